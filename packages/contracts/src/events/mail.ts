@@ -1,0 +1,216 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { AccountId, CampaignTag, Email, HeaderText, IsoTime } from '../schema.js';
+import { envelope } from './envelope.js';
+
+export const MessageKind = Type.Union([Type.Literal('bulk'), Type.Literal('transactional')]);
+export type MessageKind = Static<typeof MessageKind>;
+
+export const HeaderName = Type.String({ pattern: '^X-[A-Za-z0-9-]{1,60}$' });
+
+/** What the sender composes from: a prepared template and the values for one recipient. */
+export const MessageContent = Type.Object(
+  {
+    to: Email,
+    toName: Type.Optional(HeaderText(200)),
+    replyTo: Type.Optional(Email),
+    subject: HeaderText(998),
+    text: Type.Optional(Type.String({ maxLength: 512 * 1024 })),
+    html: Type.Optional(Type.String({ maxLength: 512 * 1024 })),
+    headers: Type.Optional(Type.Record(HeaderName, HeaderText(998), { maxProperties: 20 })),
+    variables: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }), HeaderText(2000), { maxProperties: 100 })),
+  },
+  { additionalProperties: false },
+);
+export type MessageContent = Static<typeof MessageContent>;
+
+/** REQUESTS: a send asked for, not yet given to an account. */
+export const EmailRequested = envelope(
+  'EmailRequested',
+  1,
+  Type.Object(
+    {
+      kind: MessageKind,
+      accountId: Type.Optional(AccountId),
+      campaignId: Type.Optional(CampaignTag),
+      content: MessageContent,
+      expiresAt: IsoTime,
+      requestedBy: HeaderText(200),
+    },
+    { additionalProperties: false },
+  ),
+);
+export type EmailRequested = Static<typeof EmailRequested>;
+
+/** MAIL: given to an account (assignment) for an attempt. Carries what the read tables show. */
+export const EmailQueued = envelope(
+  'EmailQueued',
+  1,
+  Type.Object(
+    {
+      assignment: Type.Integer({ minimum: 1 }),
+      attempt: Type.Integer({ minimum: 1 }),
+      kind: MessageKind,
+      to: Email,
+      subject: HeaderText(998),
+      campaignId: Type.Optional(CampaignTag),
+      requestedAt: IsoTime,
+    },
+    { additionalProperties: false },
+  ),
+);
+export type EmailQueued = Static<typeof EmailQueued>;
+
+/** MAIL (unassigned): no account had room; the ledger row waits until one does. */
+export const EmailWaiting = envelope(
+  'EmailWaiting',
+  1,
+  Type.Object(
+    {
+      kind: MessageKind,
+      to: Email,
+      subject: HeaderText(998),
+      campaignId: Type.Optional(CampaignTag),
+      requestedAt: IsoTime,
+      reason: Type.String({ maxLength: 200 }),
+    },
+    { additionalProperties: false },
+  ),
+);
+export type EmailWaiting = Static<typeof EmailWaiting>;
+
+const SmtpReply = {
+  replyCode: Type.Optional(Type.Integer({ minimum: 100, maximum: 599 })),
+  enhancedCode: Type.Optional(Type.String({ pattern: '^[245]\\.\\d{1,3}\\.\\d{1,3}$' })),
+  response: Type.Optional(Type.String({ maxLength: 1000 })),
+};
+
+export const EmailSent = envelope(
+  'EmailSent',
+  1,
+  Type.Object(
+    {
+      assignment: Type.Integer({ minimum: 1 }),
+      attempt: Type.Integer({ minimum: 1 }),
+      startedAt: IsoTime,
+      headerMessageId: Type.String({ maxLength: 300 }),
+      ...SmtpReply,
+    },
+    { additionalProperties: false },
+  ),
+);
+export type EmailSent = Static<typeof EmailSent>;
+
+export const FailureScope = Type.Union([
+  Type.Literal('message'),
+  Type.Literal('account'),
+  Type.Literal('platform'),
+  Type.Literal('infrastructure'),
+]);
+
+/** A failed attempt that will be tried again (`nextAttemptAt`). */
+export const EmailSendFailed = envelope(
+  'EmailSendFailed',
+  1,
+  Type.Object(
+    {
+      assignment: Type.Integer({ minimum: 1 }),
+      attempt: Type.Integer({ minimum: 1 }),
+      scope: FailureScope,
+      reason: Type.String({ maxLength: 100 }),
+      attemptConsumed: Type.Boolean(),
+      nextAttemptAt: IsoTime,
+      ...SmtpReply,
+    },
+    { additionalProperties: false },
+  ),
+);
+export type EmailSendFailed = Static<typeof EmailSendFailed>;
+
+/** Final: the message will not be sent (reason `quarantined` for a message that crashes workers). */
+export const EmailFailed = envelope(
+  'EmailFailed',
+  1,
+  Type.Object(
+    {
+      attempt: Type.Integer({ minimum: 0 }),
+      reason: Type.String({ maxLength: 100 }),
+      ...SmtpReply,
+    },
+    { additionalProperties: false },
+  ),
+);
+export type EmailFailed = Static<typeof EmailFailed>;
+
+export const EmailSuppressed = envelope(
+  'EmailSuppressed',
+  1,
+  Type.Object({ attempt: Type.Integer({ minimum: 1 }), readAt: IsoTime }, { additionalProperties: false }),
+);
+export type EmailSuppressed = Static<typeof EmailSuppressed>;
+
+/** The window after DATA: the server may have the message. Shown to a person, never retried blindly. */
+export const EmailUncertain = envelope(
+  'EmailUncertain',
+  1,
+  Type.Object(
+    { attempt: Type.Integer({ minimum: 1 }), reason: Type.String({ maxLength: 200 }) },
+    { additionalProperties: false },
+  ),
+);
+export type EmailUncertain = Static<typeof EmailUncertain>;
+
+export const EmailExpired = envelope(
+  'EmailExpired',
+  1,
+  Type.Object({ expiresAt: IsoTime }, { additionalProperties: false }),
+);
+export type EmailExpired = Static<typeof EmailExpired>;
+
+export type MailEvent =
+  | EmailQueued
+  | EmailWaiting
+  | EmailSent
+  | EmailSendFailed
+  | EmailFailed
+  | EmailSuppressed
+  | EmailUncertain
+  | EmailExpired;
+
+export const mailEventSchemas = [
+  EmailQueued,
+  EmailWaiting,
+  EmailSent,
+  EmailSendFailed,
+  EmailFailed,
+  EmailSuppressed,
+  EmailUncertain,
+  EmailExpired,
+] as const;
+
+/** The subject token of each MAIL event (`mail.<accountId>.<token>`). */
+export const MAIL_SUBJECT_TOKEN: Record<MailEvent['type'], string> = {
+  EmailQueued: 'queued',
+  EmailWaiting: 'waiting',
+  EmailSent: 'sent',
+  EmailSendFailed: 'send_failed',
+  EmailFailed: 'failed',
+  EmailSuppressed: 'suppressed',
+  EmailUncertain: 'uncertain',
+  EmailExpired: 'expired',
+};
+
+/** DISPATCH work item: small; the content is read from the ledger in the claim. */
+export const WorkItem = Type.Object(
+  {
+    messageId: Type.String(),
+    accountId: AccountId,
+    assignment: Type.Integer({ minimum: 1 }),
+    attempt: Type.Integer({ minimum: 1 }),
+    dispatchedAt: IsoTime,
+  },
+  { additionalProperties: false },
+);
+export type WorkItem = Static<typeof WorkItem>;
+export function workItemMsgId(w: Pick<WorkItem, 'messageId' | 'assignment' | 'attempt'>): string {
+  return `${w.messageId}.${w.assignment}.${w.attempt}`;
+}
