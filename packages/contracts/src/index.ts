@@ -9,3 +9,4 @@ export * from './events/account.js';
 export * from './events/mail.js';
 export * from './events/registry.js';
 export * from './aggregates/account.js';
+export * from './streaming.js';

@@ -1,0 +1,74 @@
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
+import type { PubAck } from '@nats-io/jetstream';
+import {
+  InfrastructureError,
+  PostbusError,
+  encodeEvent,
+  workItemMsgId,
+  type PostbusEvent,
+  type WorkItem,
+} from '@postbus/contracts';
+import type { Bus } from './connection.js';
+
+export class ConcurrencyError extends PostbusError {
+  constructor(subject: string, cause?: unknown) {
+    super('concurrent_change', `another change to ${subject} came first`, { status: 409, retryable: true, cause });
+  }
+}
+
+/** Maps what the NATS client throws to the error vocabulary: the caller decides ack, retry or 503. */
+export function mapPublishError(err: unknown, subject: string): Error {
+  const e = err as { name?: string; code?: number; message?: string; status?: number };
+  const message = e?.message ?? '';
+  if (e?.code === 10071 || /wrong last sequence/i.test(message)) return new ConcurrencyError(subject, err);
+  if ([10023, 10077, 10078, 10028].includes(e?.code ?? -1) || /insufficient resources|maximum (messages|bytes) exceeded|storage/i.test(message)) {
+    return new InfrastructureError('log_full', 'the event log is full', err);
+  }
+  if (e?.code === 10054 || /message size exceeds/i.test(message)) {
+    return new PostbusError('payload_too_large', 'message too large for the event log', { status: 413, cause: err });
+  }
+  return new InfrastructureError('log_unavailable', 'the event log is unavailable', err);
+}
+
+export interface PublishOptions {
+  /** Optimistic concurrency for one aggregate: the subject's last sequence as read. 0 = subject must be empty. */
+  readonly expectLastSubjectSeq?: number;
+  readonly headers?: MsgHdrs;
+  readonly timeoutMs?: number;
+}
+
+/** Validates the event on its way out and publishes it with its id as `Nats-Msg-Id`. */
+export async function publishEvent(bus: Bus, subject: string, event: PostbusEvent, opts: PublishOptions = {}): Promise<PubAck> {
+  const payload = encodeEvent(event);
+  try {
+    return await bus.js.publish(subject, payload, {
+      msgID: event.id,
+      ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
+      ...(opts.headers ? { headers: opts.headers } : {}),
+      ...(opts.expectLastSubjectSeq !== undefined ? { expect: { lastSubjectSequence: opts.expectLastSubjectSeq } } : {}),
+    });
+  } catch (err) {
+    throw mapPublishError(err, subject);
+  }
+}
+
+/** Publishes many events concurrently (pipelined acks); resolves when all are stored. */
+export async function publishEvents(bus: Bus, items: ReadonlyArray<{ subject: string; event: PostbusEvent }>): Promise<PubAck[]> {
+  return Promise.all(items.map((i) => publishEvent(bus, i.subject, i.event)));
+}
+
+/** A DISPATCH work item: its id from message, assignment and attempt. */
+export async function publishWork(bus: Bus, item: WorkItem): Promise<PubAck> {
+  const subject = bus.subjects.dispatch(item.accountId);
+  try {
+    return await bus.js.publish(subject, Buffer.from(JSON.stringify(item)), { msgID: workItemMsgId(item) });
+  } catch (err) {
+    throw mapPublishError(err, subject);
+  }
+}
+
+export function traceHeaders(entries: Record<string, string>): MsgHdrs {
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(entries)) h.set(k, v);
+  return h;
+}

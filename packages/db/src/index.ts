@@ -1,0 +1,12 @@
+export { sql, type SQLQuery, type Transaction, type Queryable, type Connection } from '@databases/pg';
+export * from './connect.js';
+export * from './migrate.js';
+export * from './tables.js';
+export * from './ledger/types.js';
+export * from './ledger/dispatch.js';
+export * from './ledger/claim.js';
+export * from './ledger/outcome.js';
+export * from './suppression.js';
+export * from './secret-store.js';
+export * from './idempotency.js';
+export * from './projection.js';

@@ -1,0 +1,11 @@
+export { Keyring, keyIdOf } from './keyring.js';
+export {
+  parseMasterKeys,
+  loadMasterKeyFiles,
+  generateMasterKey,
+  decodeMasterKey,
+  isValidKeyId,
+  KEY_BYTES,
+  type MasterKey,
+} from './keys.js';
+export { SecretError, isSecretError, type SecretErrorCode } from './errors.js';
