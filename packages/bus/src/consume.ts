@@ -38,7 +38,8 @@ export async function ensureDurable(bus: Bus, spec: DurableSpec): Promise<void> 
 export interface BatchLoopOptions {
   readonly stream: string;
   readonly consumer: string;
-  readonly batchSize: number;
+  /** Read before each batch: settings change at runtime. */
+  readonly batchSize: number | (() => number);
   readonly signal: AbortSignal;
   /** Settles every message it is given: ack, nak, term, or leave for redelivery after ack_wait. */
   readonly handle: (batch: JsMsg[]) => Promise<void>;
@@ -55,11 +56,12 @@ export interface BatchLoopOptions {
  */
 export async function runBatchLoop(bus: Bus, opts: BatchLoopOptions): Promise<void> {
   const backoff = opts.backoffMs ?? 1_000;
+  const batchSize = typeof opts.batchSize === 'function' ? opts.batchSize : () => opts.batchSize as number;
   while (!opts.signal.aborted) {
     let messages: ConsumerMessages | undefined;
     try {
       const consumer = await bus.js.consumers.get(opts.stream, opts.consumer);
-      messages = await consumer.consume({ max_messages: Math.max(opts.batchSize * 2, 10) });
+      messages = await consumer.consume({ max_messages: Math.max(batchSize() * 2, 10) });
       const stop = () => messages?.stop();
       opts.signal.addEventListener('abort', stop, { once: true });
       const queue: JsMsg[] = [];
@@ -83,7 +85,7 @@ export async function runBatchLoop(bus: Bus, opts: BatchLoopOptions): Promise<vo
           wake = undefined;
           continue;
         }
-        const batch = queue.splice(0, opts.batchSize);
+        const batch = queue.splice(0, Math.max(1, batchSize()));
         try {
           await opts.handle(batch);
         } catch (err) {

@@ -34,8 +34,9 @@ interface Reply {
   readonly errorCode: string | undefined;
 }
 
-// Gmail 5.7.8/5.7.9/5.7.14, Outlook 5.7.139 (SMTP AUTH disabled) and 5.7.3 (unsuccessful).
-const AUTH_CODES = new Set(['5.7.8', '4.7.8', '5.7.9', '5.7.14', '5.7.139', '5.7.3']);
+// Codes that mean our login failed whatever the phase: Gmail 5.7.8/5.7.9/5.7.14, Outlook
+// 5.7.139 (SMTP AUTH disabled). Outlook's "535 5.7.3" is caught by its 535.
+const AUTH_CODES = new Set(['5.7.8', '5.7.9', '5.7.14', '5.7.139']);
 const SESSION_PHASES = new Set<SmtpPhase>(['connect', 'greeting', 'tls']);
 const RECIPIENT_PHASES = new Set<SmtpPhase>(['rcpt', 'data', 'message']);
 
@@ -58,7 +59,7 @@ export function classifySmtpReply(input: SmtpReplyInput): Classification {
       errorCode: input.errorCode?.toUpperCase(),
     });
   }
-  if (input.errorCode) return classifyErrorCode(input.errorCode, input.phase);
+  if (input.errorCode) return classifyErrorCode(input.errorCode);
   return verdict('message', true, 'unknown');
 }
 

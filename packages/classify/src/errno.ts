@@ -1,4 +1,4 @@
-import type { Classification, SmtpPhase } from './types.js';
+import type { Classification } from './types.js';
 import { verdict } from './verdict.js';
 
 // The account's server cannot be reached or dropped us: pause the account, keep the message.
@@ -39,7 +39,7 @@ function isTls(code: string): boolean {
 }
 
 /** Classifies an error that came with no SMTP reply at all. */
-export function classifyErrorCode(errorCode: string, _phase: SmtpPhase): Classification {
+export function classifyErrorCode(errorCode: string): Classification {
   const code = errorCode.toUpperCase();
   if (code === 'EAUTH') return verdict('account', false, 'auth_failed');
   if (isTls(code)) return verdict('account', true, 'tls_failed');

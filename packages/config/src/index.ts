@@ -23,6 +23,8 @@ export interface PostbusConfig {
     /** Only these accounts (comma list), or every account when empty. */
     readonly accounts: readonly string[];
     readonly smtpTimeoutMs: number;
+    /** Our name in EHLO. */
+    readonly clientName: string;
     readonly healthPort: number;
   };
   readonly projector: { readonly healthPort: number; readonly batchSize: number };
@@ -86,6 +88,7 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       nodeId: str('POSTBUS_SENDER_NODE_ID', `sender-${process.pid}`),
       accounts: str('POSTBUS_SENDER_ACCOUNTS', '').split(',').map((s) => s.trim()).filter(Boolean),
       smtpTimeoutMs: int('POSTBUS_SMTP_TIMEOUT_MS', 60_000, 1_000, 600_000),
+      clientName: str('POSTBUS_SMTP_CLIENT_NAME', 'localhost'),
       healthPort: int('POSTBUS_SENDER_HEALTH_PORT', 0, 0, 65535),
     },
     projector: {

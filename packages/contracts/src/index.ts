@@ -10,3 +10,4 @@ export * from './events/mail.js';
 export * from './events/registry.js';
 export * from './aggregates/account.js';
 export * from './streaming.js';
+export * from './events/ids.js';

@@ -9,3 +9,4 @@ export {
   type MasterKey,
 } from './keys.js';
 export { SecretError, isSecretError, type SecretErrorCode } from './errors.js';
+export { loadKeyring, type KeyringSource } from './load.js';

@@ -54,3 +54,5 @@ export function createLogger(opts: LoggerOptions): Logger {
 export function silentLogger(): Logger {
   return pino({ level: 'silent' });
 }
+
+export { startHealthServer, type HealthServer } from './health.js';

@@ -3,22 +3,34 @@ import type { ChildProcess } from 'node:child_process';
 const cleanups = new Set<() => void>();
 let installed = false;
 
+function runCleanups(): void {
+  for (const cleanup of cleanups) {
+    try {
+      cleanup();
+    } catch {
+      // best effort: the process is going away anyway
+    }
+  }
+}
+
+/** A signal kills without 'exit': clean up, then die of the same signal unless someone else handles it. */
+function onSignal(signal: NodeJS.Signals): void {
+  runCleanups();
+  if (process.listenerCount(signal) === 1) {
+    process.off(signal, onSignal);
+    process.kill(process.pid, signal);
+  }
+}
+
 /**
- * Runs fn synchronously when this process exits, so a test that forgot stop() (or crashed)
- * does not leave a server behind. Returns an unregister function.
+ * Runs fn synchronously when this process exits (or is stopped by SIGINT, SIGTERM, SIGHUP), so a
+ * test that forgot stop() or crashed leaves no server behind. Returns an unregister function.
  */
 export function onProcessExit(fn: () => void): () => void {
   if (!installed) {
     installed = true;
-    process.on('exit', () => {
-      for (const cleanup of cleanups) {
-        try {
-          cleanup();
-        } catch {
-          // best effort: the process is going away anyway
-        }
-      }
-    });
+    process.on('exit', runCleanups);
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
   }
   cleanups.add(fn);
   return () => {

@@ -169,7 +169,7 @@ describe('startSmtpSink', () => {
     expect(s.transactions).toHaveLength(connections * perConnection);
     expect(s.duplicates()).toEqual([]);
     expect(s.countByUser().get('user0')).toBe(250);
-    expect((connections * perConnection * 1000) / elapsed).toBeGreaterThan(300);
+    expect((connections * perConnection * 1000) / elapsed).toBeGreaterThan(200);
   });
 
   it('close() disconnects idle clients and frees the port', async () => {

@@ -1,0 +1,94 @@
+import { connectBus, deleteStreams, ensureStreams, type Bus } from '@postbus/bus';
+import { streamSpecs, type Namespace } from '@postbus/contracts';
+import { connectDatabase, migrate, sql, type Database } from '@postbus/db';
+import { createTestDatabase, sharedNatsUrl, startSmtpSink, testNamespace, type SmtpSink, type TestDatabase } from '@postbus/testing';
+import { AdminClient, Platform } from './harness.js';
+
+export interface World {
+  readonly ns: Namespace;
+  readonly natsUrl: string;
+  readonly testDb: TestDatabase;
+  readonly db: Database;
+  readonly bus: Bus;
+  readonly sink: SmtpSink;
+  readonly platform: Platform;
+  readonly admin: AdminClient;
+  close(): Promise<void>;
+}
+
+export const SMTP_PASSWORD = 'correct horse battery staple';
+
+/** A namespace, a database, an SMTP server and the platform's processes: everything real, everything removed after. */
+export async function startWorld(opts: { natsUrl?: string; users: string[]; sinkDelayMs?: number; env?: Record<string, string> }): Promise<World> {
+  const ns = testNamespace();
+  const natsUrl = opts.natsUrl ?? sharedNatsUrl();
+  const testDb = await createTestDatabase();
+  const db = connectDatabase({ url: testDb.url, poolSize: 4 });
+  await migrate(db);
+  const bus = await connectBus({ servers: [natsUrl], name: 'integration-test', namespace: ns });
+  await ensureStreams(bus, streamSpecs(ns));
+  const sink = await startSmtpSink({
+    auth: Object.fromEntries(opts.users.map((u) => [u, SMTP_PASSWORD])),
+    ...(opts.sinkDelayMs ? { delayMs: opts.sinkDelayMs } : {}),
+    maxClients: 200,
+  });
+  const platform = new Platform({ natsUrl, databaseUrl: testDb.url, namespace: ns.prefix, ...(opts.env ? { env: opts.env } : {}) });
+  await platform.start();
+  const admin = new AdminClient(platform.adminUrl);
+  await admin.login('admin', platform.adminPassword);
+  return {
+    ns,
+    natsUrl,
+    testDb,
+    db,
+    bus,
+    sink,
+    platform,
+    admin,
+    async close() {
+      await platform.stop();
+      await sink.close();
+      await deleteStreams(bus, streamSpecs(ns));
+      await bus.close();
+      await db.dispose();
+      await testDb.drop();
+    },
+  };
+}
+
+export async function registerAccount(w: World, user: string, dailyLimit: number, extra: Record<string, unknown> = {}): Promise<string> {
+  const res = await w.admin.request('POST', '/v1/accounts', {
+    name: `account ${user}`,
+    fromAddress: `${user}@sender.test`,
+    smtp: { host: '127.0.0.1', port: w.sink.port, tls: 'none', user, password: SMTP_PASSWORD },
+    dailyLimit,
+    batchSize: 20,
+    sendDelayMs: 0,
+    postalAddress: '1 Test Street, Testville',
+    ...extra,
+  });
+  if (res.status !== 201) throw new Error(`account not created: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.id as string;
+}
+
+export async function requestMessages(w: World, count: number, prefix = 'r'): Promise<string[]> {
+  const ids: string[] = [];
+  for (let start = 0; start < count; start += 1000) {
+    const messages = Array.from({ length: Math.min(1000, count - start) }, (_, i) => ({
+      to: `${prefix}${start + i}@receiver.test`,
+      subject: `Hello ${start + i}`,
+      text: `Message number ${start + i}.`,
+    }));
+    const res = await w.admin.request('POST', '/v1/messages', { messages });
+    if (res.status !== 202) throw new Error(`messages not accepted: ${res.status} ${JSON.stringify(res.body)}`);
+    ids.push(...(res.body.messages as Array<{ id: string }>).map((m) => m.id));
+  }
+  return ids;
+}
+
+export async function ledgerStates(db: Database): Promise<Record<string, number>> {
+  const rows = await db.query(sql`SELECT state, count(*)::int AS n FROM deliveries GROUP BY state`);
+  return Object.fromEntries(rows.map((r) => [r.state as string, r.n as number]));
+}
+
+export const OPEN_STATES = ['waiting', 'assigned', 'claimed', 'sending', 'retry_wait'];

@@ -1,0 +1,145 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { freePort, waitFor } from '@postbus/testing';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+
+export type ServiceName = 'admin' | 'orchestrator' | 'sender' | 'projector';
+
+export interface PlatformOptions {
+  readonly natsUrl: string;
+  readonly databaseUrl: string;
+  readonly namespace: string;
+  readonly env?: Record<string, string>;
+}
+
+export interface RunningService {
+  readonly name: ServiceName;
+  readonly process: ChildProcess;
+  readonly output: string[];
+  /** SIGKILL: no shutdown code runs. */
+  kill9(): Promise<void>;
+  /** SIGTERM and wait for a clean exit. */
+  stop(): Promise<number | null>;
+}
+
+/**
+ * Runs the built services (dist/) as separate processes, as a user would, against the
+ * given NATS, Postgres and namespace. `pnpm test` builds before running the tests.
+ */
+export class Platform {
+  readonly services = new Map<ServiceName, RunningService>();
+  readonly adminPassword = randomBytes(12).toString('base64url');
+  readonly masterKeys = `k1:${randomBytes(32).toString('base64')}`;
+  readonly jwtSecret = randomBytes(32).toString('base64');
+  adminPort = 0;
+
+  constructor(private readonly opts: PlatformOptions) {}
+
+  get adminUrl(): string {
+    return `http://127.0.0.1:${this.adminPort}`;
+  }
+
+  env(extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      PATH: process.env.PATH ?? '',
+      POSTBUS_NATS_URL: this.opts.natsUrl,
+      POSTBUS_DATABASE_URL: this.opts.databaseUrl,
+      POSTBUS_NAMESPACE: this.opts.namespace,
+      POSTBUS_MASTER_KEYS: this.masterKeys,
+      POSTBUS_JWT_SECRET: this.jwtSecret,
+      POSTBUS_ADMIN_PASSWORD: this.adminPassword,
+      POSTBUS_ADMIN_PORT: String(this.adminPort),
+      POSTBUS_LOG_LEVEL: process.env.POSTBUS_TEST_LOG_LEVEL ?? 'warn',
+      POSTBUS_RECONCILE_INTERVAL_MS: '2000',
+      ...this.opts.env,
+      ...extra,
+    };
+  }
+
+  async start(names: readonly ServiceName[] = ['admin', 'orchestrator', 'sender', 'projector']): Promise<void> {
+    if (!this.adminPort) this.adminPort = await freePort();
+    for (const n of names) await this.startService(n);
+    if (names.includes('admin')) await waitFor(async () => this.ready(), { timeoutMs: 20_000, message: `admin did not start:\n${this.logs('admin')}` });
+  }
+
+  async startService(name: ServiceName, extra: Record<string, string> = {}): Promise<RunningService> {
+    const child = spawn(process.execPath, [`${root}services/${name}/dist/main.js`], { env: this.env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    const output: string[] = [];
+    const keep = (b: Buffer) => {
+      output.push(b.toString());
+      if (output.length > 500) output.shift();
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const svc: RunningService = {
+      name,
+      process: child,
+      output,
+      async kill9() {
+        child.kill('SIGKILL');
+        await exited;
+      },
+      async stop() {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 15_000);
+        const code = await exited;
+        clearTimeout(t);
+        return code;
+      },
+    };
+    this.services.set(name, svc);
+    return svc;
+  }
+
+  logs(name: ServiceName): string {
+    return this.services.get(name)?.output.join('') ?? '';
+  }
+
+  private async ready(): Promise<boolean> {
+    try {
+      return (await fetch(`${this.adminUrl}/readyz`)).ok;
+    } catch {
+      return false;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.services.values()].map((s) => (s.process.exitCode === null ? s.stop() : Promise.resolve(null))));
+    this.services.clear();
+  }
+}
+
+/** A small admin API client, as an operator's script would use it. */
+export class AdminClient {
+  private token = '';
+  constructor(readonly baseUrl: string) {}
+
+  async login(username: string, password: string): Promise<void> {
+    const res = await this.request('POST', '/v1/auth/login', { username, password });
+    if (res.status !== 200) throw new Error(`login failed: ${res.status} ${JSON.stringify(res.body)}`);
+    this.token = (res.body as { accessToken: string }).accessToken;
+  }
+
+  async request(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> {
+    const res = await fetch(`${this.baseUrl}${path}`, {
+      method,
+      headers: {
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+        ...headers,
+      },
+      ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body: parsed, headers: res.headers };
+  }
+}

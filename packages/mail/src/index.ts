@@ -1,0 +1,11 @@
+export { composeMessage, type ComposeInput, type ComposedMessage } from './compose.js';
+export {
+  prepareTemplate,
+  escapeHtml,
+  type PreparedTemplate,
+  type RenderedContent,
+  type TemplateSource,
+  type TemplateVariables,
+} from './template.js';
+export { encodeQuotedPrintable, encodeBase64, chooseTransferEncoding, type TransferEncoding } from './body.js';
+export { encodeWords, formatDate, formatMessageId } from './headers.js';

@@ -1,0 +1,149 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { publishEvent } from '@postbus/bus';
+import {
+  AccountId,
+  PostbusError,
+  ValidationError,
+  decideAccount,
+  evolveAccount,
+  newId,
+  parseAddress,
+  type AccountEvent,
+  type AccountState,
+  type SendingSettings,
+} from '@postbus/contracts';
+import { putSecret, withDatabase } from '@postbus/db';
+import { publishAll, readAccount, syncDirectory } from '../adapters/log.js';
+import { LIMITS, type AdminDeps } from '../deps.js';
+import { Problem } from '../http/problem.js';
+import { AccountView, ChangeSettings, CreateAccount, IdParam } from '../http/schemas.js';
+
+export interface AccountRoutesOptions {
+  readonly deps: AdminDeps;
+  readonly clock: () => Date;
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f\u0085\u2028\u2029]/;
+
+/** Account texts end up in headers (From, the postal footer): one line each. */
+function assertHeaderSafe(fields: Record<string, string | null | undefined>): void {
+  for (const [field, value] of Object.entries(fields)) {
+    if (typeof value === 'string' && CONTROL.test(value)) {
+      throw new ValidationError('header_injection', `${field}: contains a line break or control character`);
+    }
+  }
+}
+
+function toView(state: AccountState) {
+  return {
+    id: state.id,
+    name: state.name,
+    provider: state.provider,
+    fromAddress: state.fromAddress,
+    smtp: { ...state.smtp },
+    settings: { ...state.settings },
+    status: state.status,
+    registeredAt: state.registeredAt,
+    updatedAt: state.updatedAt,
+  };
+}
+
+const notFound = () => new PostbusError('account_not_found', 'no such account', { status: 404 });
+const errors = { 400: Problem, 401: Problem, 404: Problem, 409: Problem, 413: Problem, 415: Problem, 422: Problem, 503: Problem };
+
+/** SMTP sender accounts: registered and changed by appending to their aggregate in ACCOUNTS. */
+export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async (app, { deps, clock }) => {
+  const { bus, db, directory, cipher } = deps;
+
+  app.post(
+    '/',
+    {
+      bodyLimit: LIMITS.smallBodyBytes,
+      schema: { tags: ['accounts'], summary: 'Register an SMTP account', body: CreateAccount, response: { 201: AccountView, ...errors } },
+    },
+    async (request, reply) => {
+      const b = request.body;
+      assertHeaderSafe({ name: b.name, fromName: b.fromName, postalAddress: b.postalAddress, 'smtp.user': b.smtp.user });
+      let fromAddress: string;
+      try {
+        fromAddress = parseAddress(b.fromAddress).address;
+      } catch (err) {
+        throw new ValidationError('invalid_address', `fromAddress: ${(err as Error).message}`);
+      }
+      const accountId = newId('acc');
+      const secretId = newId('sec');
+      // The password is stored (encrypted) before the event that names its id exists.
+      await withDatabase(() => putSecret(db, cipher, secretId, 'smtp_password', b.smtp.password));
+      const settings: SendingSettings = {
+        dailyLimit: b.dailyLimit ?? 500,
+        batchSize: b.batchSize ?? 50,
+        sendDelayMs: b.sendDelayMs ?? 0,
+        postalAddress: b.postalAddress?.trim() || null,
+        fromName: b.fromName ?? null,
+      };
+      const now = clock().toISOString();
+      const smtp = { host: b.smtp.host, port: b.smtp.port, tls: b.smtp.tls, user: b.smtp.user, secretId };
+      const command = { type: 'RegisterAccount' as const, accountId, name: b.name, fromAddress, smtp, settings, actor: request.principal };
+      const events = decideAccount(command, null, { eventId: newId('evt'), now });
+      await publishAll(bus, events.map((event) => ({ subject: bus.subjects.account(accountId), event })));
+      request.log.info({ accountId }, 'account registered');
+      return reply.code(201).send(toView(fold(null, events)!));
+    },
+  );
+
+  app.get(
+    '/',
+    { schema: { tags: ['accounts'], summary: 'List accounts', response: { 200: Type.Object({ accounts: Type.Array(AccountView) }), ...errors } } },
+    async () => {
+      await syncDirectory(directory);
+      const accounts = directory.all().sort((a, b) => a.registeredAt.localeCompare(b.registeredAt) || a.id.localeCompare(b.id));
+      return { accounts: accounts.map(toView) };
+    },
+  );
+
+  app.get(
+    '/:id',
+    { schema: { tags: ['accounts'], summary: 'One account', params: IdParam(AccountId), response: { 200: AccountView, ...errors } } },
+    async (request) => {
+      await syncDirectory(directory);
+      const state = directory.get(request.params.id);
+      if (!state) throw notFound();
+      return toView(state);
+    },
+  );
+
+  app.patch(
+    '/:id',
+    {
+      bodyLimit: LIMITS.smallBodyBytes,
+      schema: {
+        tags: ['accounts'],
+        summary: 'Change sending settings',
+        params: IdParam(AccountId),
+        body: ChangeSettings,
+        response: { 200: AccountView, ...errors },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const changes = { ...request.body };
+      assertHeaderSafe({ postalAddress: changes.postalAddress, fromName: changes.fromName });
+      if (typeof changes.postalAddress === 'string') changes.postalAddress = changes.postalAddress.trim() || null;
+      const { state, lastSeq } = await readAccount(bus, id);
+      if (!state) throw notFound();
+      const events = decideAccount({ type: 'ChangeAccountSettings', accountId: id, changes, actor: request.principal }, state, {
+        eventId: newId('evt'),
+        now: clock().toISOString(),
+      });
+      // Optimistic concurrency on the aggregate's subject: a change appended since the read wins (409).
+      for (const event of events) await publishEvent(bus, bus.subjects.account(id), event, { expectLastSubjectSeq: lastSeq });
+      return toView(fold(state, events)!);
+    },
+  );
+};
+
+function fold(state: AccountState | null, events: readonly AccountEvent[]): AccountState | null {
+  return events.reduce<AccountState | null>(evolveAccount, state);
+}

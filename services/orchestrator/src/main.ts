@@ -1,0 +1,42 @@
+import { AccountDirectory, connectBus, ensureBuckets, ensureStreams } from '@postbus/bus';
+import { describeConfig, loadConfig } from '@postbus/config';
+import { bucketSpecs, streamSpecs } from '@postbus/contracts';
+import { connectDatabase, migrate } from '@postbus/db';
+import { createLogger, startHealthServer } from '@postbus/telemetry';
+import { buildOrchestrator } from './app.js';
+
+// Composition root: the only place that reads configuration and builds clients.
+const config = loadConfig();
+const log = createLogger({ service: 'orchestrator', level: config.logLevel });
+log.info({ config: describeConfig(config) }, 'starting');
+
+const ns = { prefix: config.namespace };
+const bus = await connectBus({ servers: config.natsServers, name: 'postbus-orchestrator', namespace: ns });
+const opts = { replicas: config.streamReplicas, logRetentionDays: config.logRetentionDays };
+await ensureStreams(bus, streamSpecs(ns, opts));
+await ensureBuckets(bus, bucketSpecs(ns, opts));
+const db = connectDatabase({ url: config.databaseUrl, applicationName: 'postbus-orchestrator' });
+await migrate(db);
+const directory = await AccountDirectory.start(bus, log);
+const orchestrator = buildOrchestrator({ bus, db, directory, log, reconcileIntervalMs: config.orchestrator.reconcileIntervalMs });
+const controller = new AbortController();
+const running = orchestrator.run(controller.signal);
+const health = await startHealthServer(config.orchestrator.healthPort, async () => !bus.nc.isClosed());
+log.info({ healthPort: health.port }, 'orchestrator ready');
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping');
+  controller.abort();
+  await running;
+  await directory.stop();
+  await health.close();
+  await bus.close();
+  await db.dispose();
+  log.info('stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

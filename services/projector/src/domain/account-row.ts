@@ -1,0 +1,85 @@
+import { evolveAccount, type AccountEvent, type AccountState } from '@postbus/contracts';
+import { canonicalTime } from './time.js';
+
+/**
+ * One `sender_accounts` row: the account aggregate as evolveAccount folds it, without any
+ * secret and without the secret's id (invariant 8: a read table has no use for either).
+ */
+export interface AccountRow {
+  readonly accountId: string;
+  readonly name: string;
+  readonly provider: string;
+  readonly fromAddress: string;
+  readonly fromName: string | null;
+  readonly smtpHost: string;
+  readonly smtpPort: number;
+  readonly smtpTls: string;
+  readonly smtpUser: string;
+  readonly dailyLimit: number;
+  readonly batchSize: number;
+  readonly sendDelayMs: number;
+  readonly postalAddress: string | null;
+  readonly status: string;
+  readonly registeredAt: string;
+  readonly updatedAt: string;
+  readonly version: number;
+}
+
+export type AccountFact = AccountEvent & { readonly accountId: string };
+
+/** The decider's own evolve, so the table can never disagree with the aggregate. */
+export function evolveAccountRow(row: AccountRow | null, event: AccountFact): AccountRow | null {
+  const next = evolveAccount(row ? stateOf(row) : null, { ...event, occurredAt: canonicalTime(event.occurredAt) });
+  return next ? rowOf(next) : null;
+}
+
+/** Folds events in order into the rows given; returns every row that exists after its events. */
+export function foldAccountRows(rows: ReadonlyMap<string, AccountRow>, events: readonly AccountFact[]): Map<string, AccountRow> {
+  const work = new Map<string, AccountRow | null>();
+  for (const e of events) work.set(e.accountId, evolveAccountRow(work.has(e.accountId) ? work.get(e.accountId)! : rows.get(e.accountId) ?? null, e));
+  return new Map([...work].filter((entry): entry is [string, AccountRow] => entry[1] !== null));
+}
+
+function rowOf(s: AccountState): AccountRow {
+  return {
+    accountId: s.id,
+    name: s.name,
+    provider: s.provider,
+    fromAddress: s.fromAddress,
+    fromName: s.settings.fromName,
+    smtpHost: s.smtp.host,
+    smtpPort: s.smtp.port,
+    smtpTls: s.smtp.tls,
+    smtpUser: s.smtp.user,
+    dailyLimit: s.settings.dailyLimit,
+    batchSize: s.settings.batchSize,
+    sendDelayMs: s.settings.sendDelayMs,
+    postalAddress: s.settings.postalAddress,
+    status: s.status,
+    registeredAt: s.registeredAt,
+    updatedAt: s.updatedAt,
+    version: s.version,
+  };
+}
+
+function stateOf(r: AccountRow): AccountState {
+  return {
+    id: r.accountId,
+    version: r.version,
+    name: r.name,
+    provider: r.provider as AccountState['provider'],
+    fromAddress: r.fromAddress,
+    // The secret id is not kept: evolveAccount only carries it along, and rowOf drops it.
+    smtp: { host: r.smtpHost, port: r.smtpPort, tls: r.smtpTls as AccountState['smtp']['tls'], user: r.smtpUser, secretId: '' },
+    settings: {
+      dailyLimit: r.dailyLimit,
+      batchSize: r.batchSize,
+      sendDelayMs: r.sendDelayMs,
+      postalAddress: r.postalAddress,
+      fromName: r.fromName,
+    },
+    status: r.status as AccountState['status'],
+    registeredAt: r.registeredAt,
+    updatedAt: r.updatedAt,
+  };
+}

@@ -1,0 +1,324 @@
+import type { JsMsg } from '@postbus/bus';
+import { ensureDurable, publishEvent, runBatchLoop, sleep, type AccountDirectory, type Bus } from '@postbus/bus';
+import { classifySmtpReply } from '@postbus/classify';
+import {
+  MAIL_SUBJECT_TOKEN,
+  WORK_ACK_WAIT_MS,
+  WorkItem,
+  checker,
+  isPostbusError,
+  streamName,
+  workerConsumerName,
+  type AccountState,
+  type MailEvent,
+} from '@postbus/contracts';
+import {
+  StaleEpochError,
+  advance,
+  claimBatch,
+  getSecret,
+  releaseClaims,
+  startEpoch,
+  type ClaimedMessage,
+  type Database,
+  type Outcome,
+  type SecretCipher,
+} from '@postbus/db';
+import { composeMessage } from '@postbus/mail';
+import type { Logger } from '@postbus/telemetry';
+import { SmtpSendError, SmtpSession, type SmtpAccountSettings } from '@postbus/transports';
+import { expiredEvent, outcomeEvent, settledEvent, suppressedEvent, type AttemptRef } from './domain/events.js';
+import { DEFAULT_RETRY_DELAYS_MS, outcomeOfFailure } from './domain/outcome.js';
+
+export interface WorkerDeps {
+  readonly bus: Bus;
+  readonly db: Database;
+  readonly directory: AccountDirectory;
+  readonly cipher: SecretCipher;
+  readonly log: Logger;
+  readonly clock?: () => Date;
+  readonly retryDelaysMs?: readonly number[];
+  readonly accountBackoffMs?: number;
+  readonly smtpTimeoutMs?: number;
+  readonly clientName?: string;
+  /** Test hook: accept self-signed certificates. */
+  readonly rejectUnauthorized?: boolean;
+  /** Called after each claim with the time the suppression list was read (invariant 1 is judged by it). */
+  readonly onClaim?: (info: { accountId: string; messageIds: string[]; suppressionReadAt: Date }) => void;
+}
+
+const isWorkItem = checker(WorkItem);
+
+interface Work {
+  readonly item: WorkItem;
+  readonly msg: JsMsg;
+}
+
+/**
+ * One account's worker: its own DISPATCH consumer and SMTP session, one message at a time
+ * with the account's delay. Claim (epoch, suppression, quota, ledger) → compose → mark
+ * `sending` → send → outcome → event → ack.
+ */
+export class AccountWorker {
+  private epoch = 0;
+  private session: SmtpSession | undefined;
+  private sessionKey = '';
+  private readonly clock: () => Date;
+  private readonly log: Logger;
+
+  constructor(readonly accountId: string, private readonly deps: WorkerDeps) {
+    this.clock = deps.clock ?? (() => new Date());
+    this.log = deps.log.child({ accountId });
+  }
+
+  private get account(): AccountState {
+    const a = this.deps.directory.get(this.accountId);
+    if (!a) throw new Error(`account ${this.accountId} is not in the directory`);
+    return a;
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const { bus, db } = this.deps;
+    const stream = streamName(bus.ns, 'DISPATCH');
+    const consumer = workerConsumerName(this.accountId);
+    await ensureDurable(bus, {
+      stream,
+      name: consumer,
+      filterSubject: bus.subjects.dispatch(this.accountId),
+      ackWaitMs: WORK_ACK_WAIT_MS,
+      maxAckPending: Math.max(100, this.account.settings.batchSize * 2),
+    });
+    const start = await startEpoch(db, this.accountId, this.clock());
+    this.epoch = start.epoch;
+    this.log.info({ epoch: start.epoch, reset: start.reset.length, uncertain: start.uncertain.length, quarantined: start.quarantined.length }, 'worker started');
+    const now = this.clock();
+    await Promise.all([
+      ...start.uncertain.map((r) => this.publish(outcomeEvent(this.ref(r), { kind: 'uncertain', messageId: r.messageId, reason: 'worker_stopped_during_send' }, now, now))),
+      ...start.quarantined.map((r) => this.publish(outcomeEvent(this.ref(r), { kind: 'failed', messageId: r.messageId, reason: 'quarantined' }, now, now))),
+    ]);
+    const stopped = new AbortController();
+    const onAbort = () => stopped.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      await runBatchLoop(bus, {
+        stream,
+        consumer,
+        batchSize: () => this.account.settings.batchSize,
+        signal: stopped.signal,
+        handle: async (batch) => {
+          try {
+            await this.handle(batch, stopped.signal);
+          } catch (err) {
+            if (err instanceof StaleEpochError) {
+              this.log.warn({ err }, 'epoch taken by a newer worker: stopping');
+              stopped.abort();
+              return;
+            }
+            throw err;
+          }
+        },
+        onError: (err) => this.log.error({ err }, 'batch failed; its work items will come back'),
+      });
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.session?.close();
+    }
+  }
+
+  private ref(r: { messageId: string; assignment: number; attempt: number }): AttemptRef {
+    return { accountId: this.accountId, messageId: r.messageId, assignment: r.assignment, attempt: r.attempt };
+  }
+
+  private async publish(event: MailEvent): Promise<void> {
+    await publishEvent(this.deps.bus, this.deps.bus.subjects.mail(this.accountId, MAIL_SUBJECT_TOKEN[event.type]), event);
+  }
+
+  /** Publishes, then acks: a work item is never acked before its outcome's event is stored. */
+  private publishThenAck(event: MailEvent | undefined, msgs: readonly JsMsg[], pending: Promise<void>[]): void {
+    const p = (event ? this.publish(event) : Promise.resolve()).then(() => msgs.forEach((m) => m.ack()));
+    pending.push(p.catch((err: unknown) => this.log.warn({ err }, 'event not published; the work item will come back')));
+  }
+
+  private async handle(batch: JsMsg[], signal: AbortSignal): Promise<void> {
+    const work: Work[] = [];
+    for (const msg of batch) {
+      let item: unknown;
+      try {
+        item = JSON.parse(Buffer.from(msg.data).toString('utf8'));
+      } catch {
+        item = undefined;
+      }
+      if (!isWorkItem.Check(item) || item.accountId !== this.accountId) {
+        this.log.error({ seq: msg.seq }, 'invalid work item: terminated');
+        msg.term();
+        continue;
+      }
+      work.push({ item, msg });
+    }
+    // A redelivered item may be the one that crashed the last worker: claim it alone, so
+    // that a crash counts against it and not against the messages batched with it.
+    const groups = [work.filter((w) => !w.msg.redelivered), ...work.filter((w) => w.msg.redelivered).map((w) => [w])];
+    for (const group of groups) {
+      if (group.length === 0) continue;
+      if (signal.aborted) return; // unacked: they come back
+      await this.process(group, signal);
+    }
+  }
+
+  private async process(group: Work[], signal: AbortSignal): Promise<void> {
+    const { db } = this.deps;
+    const account = this.account;
+    const now = this.clock();
+    const res = await claimBatch(db, {
+      accountId: this.accountId,
+      epoch: this.epoch,
+      items: group.map((w) => w.item),
+      dailyLimit: account.settings.dailyLimit,
+      now,
+      clock: this.clock,
+    });
+    this.deps.onClaim?.({ accountId: this.accountId, messageIds: res.claimed.map((c) => c.messageId), suppressionReadAt: res.suppressionReadAt });
+    const msgsOf = new Map<string, JsMsg[]>();
+    for (const w of group) msgsOf.set(w.item.messageId, [...(msgsOf.get(w.item.messageId) ?? []), w.msg]);
+    const take = (id: string) => {
+      const m = msgsOf.get(id) ?? [];
+      msgsOf.delete(id);
+      return m;
+    };
+    const pending: Promise<void>[] = [];
+    for (const s of res.suppressed) this.publishThenAck(suppressedEvent(this.ref(s), now, res.suppressionReadAt), take(s.messageId), pending);
+    for (const e of res.expired) this.publishThenAck(expiredEvent(this.accountId, e.messageId, e.expiresAt, now), take(e.messageId), pending);
+    for (const s of res.settled) this.publishThenAck(settledEvent(this.accountId, s), take(s.messageId), pending);
+    for (const d of res.deferred) {
+      const o: Outcome = { kind: 'retry', messageId: d.messageId, consumed: false, reason: 'limit_reached', nextAttemptAt: d.nextAttemptAt };
+      this.publishThenAck(outcomeEvent(this.ref(d), o, now, now), take(d.messageId), pending);
+    }
+    for (const id of res.skipped) take(id).forEach((m) => m.ack());
+    try {
+      await this.sendAll(res.claimed, take, pending, signal);
+    } finally {
+      // Anything left was never claimed by us (duplicates of claimed items): ack.
+      for (const [, msgs] of msgsOf) msgs.forEach((m) => m.ack());
+      await Promise.all(pending);
+    }
+  }
+
+  private async sendAll(claimed: readonly ClaimedMessage[], take: (id: string) => JsMsg[], pending: Promise<void>[], signal: AbortSignal): Promise<void> {
+    const { db } = this.deps;
+    let prev: { c: ClaimedMessage; outcome: Outcome; startedAt: Date } | undefined;
+    const settle = (r: { recorded: boolean }, at: Date) => {
+      if (!prev) return;
+      const msgs = take(prev.c.messageId);
+      if (r.recorded) this.publishThenAck(outcomeEvent(this.ref(prev.c), prev.outcome, at, prev.startedAt), msgs, pending);
+      else msgs.forEach((m) => m.ack()); // the row moved on (a newer worker settled it)
+      prev = undefined;
+    };
+    for (let i = 0; i < claimed.length; i++) {
+      const c = claimed[i]!;
+      const rest = () => claimed.slice(i).map((x) => x.messageId);
+      const now = this.clock();
+      if (signal.aborted) {
+        const r = await advance(db, { accountId: this.accountId, epoch: this.epoch, now, ...(prev ? { outcome: prev.outcome } : {}) });
+        settle(r, now);
+        await releaseClaims(db, this.accountId, this.epoch, rest());
+        rest().forEach((id) => take(id).forEach((m) => m.nak()));
+        return;
+      }
+      const r = await advance(db, { accountId: this.accountId, epoch: this.epoch, now, next: c.messageId, ...(prev ? { outcome: prev.outcome } : {}) });
+      settle(r, now);
+      if (r.stale) throw new StaleEpochError(this.accountId, this.epoch, undefined);
+      if (!r.marked) {
+        take(c.messageId).forEach((m) => m.ack());
+        continue;
+      }
+      const outcome = await this.sendOne(c, now);
+      prev = { c, outcome, startedAt: now };
+      if (outcome.kind === 'retry' && !outcome.consumed) {
+        // The account is at fault (its server unreachable, credentials refused, a provider
+        // limit): stop this batch, give the rest back, hold off.
+        const at = this.clock();
+        settle(await advance(db, { accountId: this.accountId, epoch: this.epoch, now: at, outcome: prev.outcome }), at);
+        const left = claimed.slice(i + 1).map((x) => x.messageId);
+        await releaseClaims(db, this.accountId, this.epoch, left);
+        left.forEach((id) => take(id).forEach((m) => m.nak(this.deps.accountBackoffMs ?? 30_000)));
+        this.log.warn({ reason: outcome.reason }, 'account-scope failure: holding off');
+        await sleep(Math.min(this.deps.accountBackoffMs ?? 30_000, 30_000), signal);
+        return;
+      }
+      const delay = this.account.settings.sendDelayMs;
+      if (delay > 0 && i < claimed.length - 1) await sleep(delay, signal);
+    }
+    if (prev) {
+      const at = this.clock();
+      settle(await advance(db, { accountId: this.accountId, epoch: this.epoch, now: at, outcome: prev.outcome }), at);
+    }
+  }
+
+  private async sendOne(c: ClaimedMessage, now: Date): Promise<Outcome> {
+    const account = this.account;
+    let composed;
+    try {
+      composed = composeMessage({
+        messageId: c.messageId,
+        from: { address: account.fromAddress, name: account.settings.fromName },
+        to: { address: c.recipient, name: c.content.toName ?? null },
+        ...(c.content.replyTo ? { replyTo: c.content.replyTo } : {}),
+        subject: c.content.subject,
+        ...(c.content.text !== undefined ? { text: c.content.text } : {}),
+        ...(c.content.html !== undefined ? { html: c.content.html } : {}),
+        ...(c.content.headers ? { headers: c.content.headers } : {}),
+        ...(c.content.variables ? { variables: c.content.variables } : {}),
+        date: now,
+        messageIdDomain: account.fromAddress.split('@')[1] ?? 'localhost',
+      });
+    } catch (err) {
+      this.log.warn({ err, messageId: c.messageId }, 'message cannot be composed');
+      return { kind: 'failed', messageId: c.messageId, reason: isPostbusError(err) ? err.code : 'compose_failed' };
+    }
+    try {
+      const session = await this.sessionFor(account);
+      const res = await session.send({ from: composed.envelope.from, to: composed.envelope.to }, composed.raw);
+      return { kind: 'sent', messageId: c.messageId, replyCode: res.replyCode, reply: res.response.slice(0, 1000), headerMessageId: composed.headerMessageId };
+    } catch (err) {
+      if (!(err instanceof SmtpSendError)) throw err;
+      const classification = classifySmtpReply({
+        phase: err.phase,
+        ...(err.replyCode !== undefined ? { replyCode: err.replyCode } : {}),
+        ...(err.response !== undefined ? { response: err.response } : {}),
+        ...(err.errorCode !== undefined ? { errorCode: err.errorCode } : {}),
+      });
+      this.log.info({ messageId: c.messageId, phase: err.phase, replyCode: err.replyCode, reason: classification.reason, scope: classification.scope }, 'send failed');
+      return outcomeOfFailure({
+        messageId: c.messageId,
+        classification,
+        delivered: err.delivered,
+        sendFailures: c.sendFailures,
+        ...(err.replyCode !== undefined ? { replyCode: err.replyCode } : {}),
+        ...(err.response !== undefined ? { reply: err.response } : {}),
+        now: this.clock(),
+        retryDelaysMs: this.deps.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS,
+        accountBackoffMs: this.deps.accountBackoffMs ?? 30_000,
+      });
+    }
+  }
+
+  private async sessionFor(account: AccountState): Promise<SmtpSession> {
+    const key = JSON.stringify(account.smtp);
+    if (this.session && this.sessionKey === key) return this.session;
+    this.session?.close();
+    const password = await getSecret(this.deps.db, this.deps.cipher, account.smtp.secretId);
+    const settings: SmtpAccountSettings = {
+      host: account.smtp.host,
+      port: account.smtp.port,
+      tls: account.smtp.tls,
+      user: account.smtp.user,
+      password,
+      timeoutMs: this.deps.smtpTimeoutMs ?? 60_000,
+      ...(this.deps.clientName ? { clientName: this.deps.clientName } : {}),
+      ...(this.deps.rejectUnauthorized !== undefined ? { rejectUnauthorized: this.deps.rejectUnauthorized } : {}),
+    };
+    this.session = new SmtpSession(settings);
+    this.sessionKey = key;
+    return this.session;
+  }
+}
