@@ -45,7 +45,7 @@ export const Problem = Type.Object(
     detail: Type.String(),
     errors: Type.Optional(Type.Array(Type.Object({}, { additionalProperties: true }))),
   },
-  { $id: 'Problem', description: 'RFC 9457 problem details with a stable `code`' },
+  { description: 'RFC 9457 problem details with a stable `code`' },
 );
 
 export interface ProblemBody {
@@ -100,7 +100,7 @@ export function toProblem(err: unknown): ProblemBody {
   }
   if (isDatabaseUnavailable(err)) return problem(503, 'database_unavailable', 'the database is unavailable');
   // Proto-poisoned JSON and other parser refusals carry a 4xx status and no code of ours.
-  if (fe instanceof SyntaxError && fe.statusCode === 400) return problem(400, 'malformed_json', 'the body is not valid JSON');
+  if (err instanceof SyntaxError && fe.statusCode === 400) return problem(400, 'malformed_json', 'the body is not valid JSON');
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
     return problem(fe.statusCode, fe.statusCode === 404 ? 'not_found' : 'invalid_request', fe.message ?? 'bad request');
   }

@@ -24,10 +24,10 @@ export const MessageInput = Type.Object(
     variables: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }), Type.String({ maxLength: 2000 }), { maxProperties: 100 }),
     ),
-    kind: Type.Optional(Type.Union([Type.Literal('bulk'), Type.Literal('transactional')], { default: 'bulk' })),
+    kind: Type.Optional(Type.Union([Type.Literal('bulk'), Type.Literal('transactional')], { description: 'Default: bulk. Bulk mail needs a postal address on its account.' })),
     accountId: Type.Optional(Type.String({ maxLength: 64 })),
     campaignId: Type.Optional(Type.String({ pattern: TAG_PATTERN })),
-    expiresInHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 720, default: 72 })),
+    expiresInHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 720, description: 'Default: 72' })),
   },
   { additionalProperties: false },
 );

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { publishEvent } from '@postbus/bus';
+import { publishEvent, type Bus } from '@postbus/bus';
 import {
   AccountId,
   PostbusError,
@@ -14,7 +14,7 @@ import {
   type SendingSettings,
 } from '@postbus/contracts';
 import { putSecret, withDatabase } from '@postbus/db';
-import { publishAll, readAccount, syncDirectory } from '../adapters/log.js';
+import { readAccount, syncDirectory } from '../adapters/log.js';
 import { LIMITS, type AdminDeps } from '../deps.js';
 import { Problem } from '../http/problem.js';
 import { AccountView, ChangeSettings, CreateAccount, IdParam } from '../http/schemas.js';
@@ -87,7 +87,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
       const smtp = { host: b.smtp.host, port: b.smtp.port, tls: b.smtp.tls, user: b.smtp.user, secretId };
       const command = { type: 'RegisterAccount' as const, accountId, name: b.name, fromAddress, smtp, settings, actor: request.principal };
       const events = decideAccount(command, null, { eventId: newId('evt'), now });
-      await publishAll(bus, events.map((event) => ({ subject: bus.subjects.account(accountId), event })));
+      await appendAll(bus, accountId, events, 0);
       request.log.info({ accountId }, 'account registered');
       return reply.code(201).send(toView(fold(null, events)!));
     },
@@ -137,8 +137,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
         eventId: newId('evt'),
         now: clock().toISOString(),
       });
-      // Optimistic concurrency on the aggregate's subject: a change appended since the read wins (409).
-      for (const event of events) await publishEvent(bus, bus.subjects.account(id), event, { expectLastSubjectSeq: lastSeq });
+      await appendAll(bus, id, events, lastSeq);
       return toView(fold(state, events)!);
     },
   );
@@ -146,4 +145,16 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
 
 function fold(state: AccountState | null, events: readonly AccountEvent[]): AccountState | null {
   return events.reduce<AccountState | null>(evolveAccount, state);
+}
+
+/**
+ * Appends to the aggregate's one subject with optimistic concurrency: a change appended
+ * since the read makes the server refuse (409 `concurrent_change`); 0 means "must be new".
+ */
+async function appendAll(bus: Bus, accountId: string, events: readonly AccountEvent[], lastSeq: number): Promise<void> {
+  let expected = lastSeq;
+  for (const event of events) {
+    const ack = await publishEvent(bus, bus.subjects.account(accountId), event, { expectLastSubjectSeq: expected });
+    expected = ack.seq;
+  }
 }

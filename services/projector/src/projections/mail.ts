@@ -1,10 +1,10 @@
-import { isKnownEventType, streamName, type Namespace, type PostbusEvent } from '@postbus/contracts';
-import { sql, type Projection, type RunnerLog, type StoredMessage, type Transaction } from '@postbus/db';
+import { streamName, type Namespace, type PostbusEvent } from '@postbus/contracts';
+import { sql, type Projection, type StoredMessage, type Transaction } from '@postbus/db';
 import { decodeBatch } from '../adapters/decode.js';
 import { foldQueueRows, STATUS_OF, type QueueEvent, type QueueRow, type QueueStatus } from '../domain/queue-row.js';
 import { sendLogOf, type SendLogRow } from '../domain/send-log.js';
-import { CANONICAL_TIME_FORMAT } from '../domain/time.js';
-import { silentLog, type ProjectionOptions } from './options.js';
+import { ts } from '../adapters/sql.js';
+import { silentLog, type ProjectionOptions } from '../options.js';
 
 export const MAIL_PROJECTION = 'mail';
 export const MAIL_LOCK_KEY = 7_240_102;
@@ -45,7 +45,7 @@ const ddl = [
 ];
 
 const isQueueEvent = (e: PostbusEvent): e is QueueEvent =>
-  e.messageId !== undefined && (e.type === 'EmailRequested' || (isKnownEventType(e.type) && e.type in STATUS_OF));
+  e.messageId !== undefined && (e.type === 'EmailRequested' || e.type in STATUS_OF);
 
 /**
  * `email_queue` (one row per message) and `send_logs` (one row per event) from REQUESTS and
@@ -75,7 +75,8 @@ export function mailProjection(ns: Namespace, opts: ProjectionOptions = {}): Pro
 
 /** Inserts the rows not seen before; returns the ids inserted. */
 async function insertLogs(tx: Transaction, rows: readonly SendLogRow[]): Promise<Set<string>> {
-  const unique = [...new Map(rows.map((r) => [r.eventId, r] as const).reverse()).values()].reverse();
+  const seen = new Set<string>();
+  const unique = rows.filter((r) => !seen.has(r.eventId) && Boolean(seen.add(r.eventId)));
   const inserted = await tx.query(sql`
     INSERT INTO send_logs (event_id, message_id, account_id, type, attempt, occurred_at, detail)
     SELECT e, m, a, t, n, o::timestamptz, d::jsonb
@@ -87,8 +88,6 @@ async function insertLogs(tx: Transaction, rows: readonly SendLogRow[]): Promise
     RETURNING event_id`);
   return new Set(inserted.map((r) => r.event_id as string));
 }
-
-const ts = (column: string) => sql`to_char(${sql.ident(column)} AT TIME ZONE 'UTC', ${CANONICAL_TIME_FORMAT})`;
 
 async function loadRows(tx: Transaction, ids: readonly string[]): Promise<Map<string, QueueRow>> {
   const rows = await tx.query(sql`
@@ -143,5 +142,3 @@ async function upsertRows(tx: Transaction, rows: readonly QueueRow[]): Promise<v
 function sameRow(a: QueueRow, b: QueueRow | undefined): boolean {
   return b !== undefined && (Object.keys(a) as Array<keyof QueueRow>).every((k) => a[k] === b[k]);
 }
-
-export type { RunnerLog };

@@ -1,0 +1,37 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep, startNatsServer, type NatsServer } from '@postbus/testing';
+import { OPEN_STATES, ledgerStates, registerAccount, requestMessages, startWorld, type World } from './fixtures.js';
+import { waitFor } from '@postbus/testing';
+
+describe('nats-server restarted mid-run (its own server, store and port)', () => {
+  let nats: NatsServer;
+  let w: World;
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    w = await startWorld({ natsUrl: nats.url, users: ['gina', 'hank'], sinkDelayMs: 10 });
+  }, 60_000);
+  afterAll(async () => {
+    await w?.close();
+    await nats?.stop();
+  });
+
+  it('loses nothing and sends nothing twice', async () => {
+    await registerAccount(w, 'gina', 10_000);
+    await registerAccount(w, 'hank', 10_000);
+    const ids = await requestMessages(w, 400, 'n');
+    await w.sink.waitFor((t) => t.length >= 50, 60_000);
+    await nats.restart();
+    await sleep(200);
+    await waitFor(
+      async () => {
+        const s = await ledgerStates(w.db);
+        return OPEN_STATES.every((o) => !s[o]) && Object.values(s).reduce((a, b) => a + b, 0) === ids.length;
+      },
+      { timeoutMs: 150_000, intervalMs: 250, message: 'messages did not all reach an outcome after the restart' },
+    );
+    const states = await ledgerStates(w.db);
+    expect(w.sink.duplicates()).toEqual([]);
+    expect(states.sent).toBe(400);
+    expect(new Set(w.sink.transactions.map((t) => t.messageId)).size).toBe(400);
+  }, 200_000);
+});

@@ -1,0 +1,143 @@
+import { connectBus, type Bus } from '@postbus/bus';
+import { loadConfig, type PostbusConfig } from '@postbus/config';
+import type { Namespace } from '@postbus/contracts';
+import { connectDatabase, type Database } from '@postbus/db';
+import { createLogger, type Logger } from '@postbus/telemetry';
+import { parseArgs, type ParsedArgs } from './args.js';
+import { migrateDatabase } from './commands/migrate.js';
+import { rebuildProjections } from './commands/projections.js';
+import { progressPrinter, type TextOut } from './progress.js';
+
+export interface CliIo {
+  readonly stdout: TextOut;
+  readonly stderr: TextOut;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/** What a command gets: its arguments and clients made on first use (and closed after it). */
+export interface CommandContext {
+  readonly io: CliIo;
+  /** Positionals after the command's words, and the flags. */
+  readonly args: ParsedArgs;
+  config(): PostbusConfig;
+  ns(): Namespace;
+  log(): Logger;
+  db(): Database;
+  bus(): Promise<Bus>;
+}
+
+export interface Command {
+  /** The words that name it: `['projections', 'rebuild']`. */
+  readonly path: readonly string[];
+  readonly usage: string;
+  readonly summary: string;
+  /** Returns the exit code (0 when nothing is returned). */
+  run(ctx: CommandContext): Promise<number | void>;
+}
+
+export class UsageError extends Error {}
+
+const rebuild: Command = {
+  path: ['projections', 'rebuild'],
+  usage: 'projections rebuild [name...]',
+  summary: 'drop the read tables of the named projections (all by default) and replay the log into them',
+  async run(ctx) {
+    const started = performance.now();
+    const summaries = await rebuildProjections({
+      db: ctx.db(),
+      bus: await ctx.bus(),
+      ns: ctx.ns(),
+      log: ctx.log(),
+      names: ctx.args.positionals,
+      batchSize: ctx.config().projector.batchSize,
+      onProgress: progressPrinter(ctx.io.stderr),
+    });
+    for (const s of summaries) {
+      const streams = s.streams.map((x) => `${x.stream} ${x.position}`).join(', ');
+      ctx.io.stderr.write(`rebuilt ${s.projection}: ${streams} in ${(s.ms / 1000).toFixed(1)} s\n`);
+    }
+    ctx.io.stderr.write(`rebuilt ${summaries.length} projection(s) in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  },
+};
+
+const migrateCommand: Command = {
+  path: ['migrate'],
+  usage: 'migrate',
+  summary: 'apply the database migrations not yet applied',
+  async run(ctx) {
+    const applied = await migrateDatabase({ db: ctx.db() });
+    ctx.io.stdout.write(applied.length ? `applied ${applied.join(', ')}\n` : 'nothing to apply\n');
+  },
+};
+
+const help: Command = {
+  path: ['help'],
+  usage: 'help',
+  summary: 'show this help',
+  async run(ctx) {
+    ctx.io.stdout.write(helpText(commands));
+  },
+};
+
+/** The command table: a new command is one more entry. */
+export const commands: Command[] = [rebuild, migrateCommand, help];
+
+export function helpText(table: readonly Command[]): string {
+  const width = Math.max(...table.map((c) => c.usage.length));
+  return `usage: postbus <command>\n\n${table.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`).join('\n')}\n\nConfiguration comes from POSTBUS_* environment variables.\n`;
+}
+
+/** Finds the command whose words begin the positionals (the longest match wins). */
+export function findCommand(table: readonly Command[], positionals: readonly string[]): Command | undefined {
+  return [...table]
+    .sort((a, b) => b.path.length - a.path.length)
+    .find((c) => c.path.every((word, i) => positionals[i] === word));
+}
+
+export async function runCli(argv: readonly string[], io: CliIo, table: readonly Command[] = commands): Promise<number> {
+  const parsed = parseArgs(argv);
+  const command = parsed.positionals.length === 0 || parsed.flags.help ? table.find((c) => c.path[0] === 'help') : findCommand(table, parsed.positionals);
+  if (!command) {
+    io.stderr.write(`postbus: unknown command "${parsed.positionals.join(' ')}"\n\n${helpText(table)}`);
+    return 2;
+  }
+  const opened: Array<() => Promise<void>> = [];
+  let config: PostbusConfig | undefined;
+  let log: Logger | undefined;
+  let db: Database | undefined;
+  let bus: Promise<Bus> | undefined;
+  const ctx: CommandContext = {
+    io,
+    args: { positionals: parsed.positionals.slice(command.path.length), flags: parsed.flags },
+    config: () => (config ??= loadConfig(io.env)),
+    ns: () => ({ prefix: ctx.config().namespace }),
+    log: () => (log ??= createLogger({ service: 'postbus-cli', level: ctx.config().logLevel, destination: io.stderr as { write(msg: string): void } })),
+    db: () => {
+      if (!db) {
+        const made = connectDatabase({ url: ctx.config().databaseUrl, applicationName: 'postbus-cli', poolSize: 2 });
+        opened.push(() => made.dispose());
+        db = made;
+      }
+      return db;
+    },
+    bus: () => {
+      if (!bus) {
+        bus = connectBus({ servers: ctx.config().natsServers, name: 'postbus-cli', namespace: ctx.ns() });
+        opened.push(async () => (await bus!).close());
+      }
+      return bus;
+    },
+  };
+  try {
+    return (await command.run(ctx)) ?? 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`postbus: ${err.message}\nusage: postbus ${command.usage}\n`);
+      return 2;
+    }
+    io.stderr.write(`postbus ${command.path.join(' ')}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  } finally {
+    for (const close of opened.reverse()) await close().catch(() => undefined);
+  }
+}

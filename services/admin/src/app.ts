@@ -1,0 +1,54 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { AdminCredentials, TokenService } from './adapters/auth.js';
+import { LIMITS, type AdminDeps } from './deps.js';
+import { errorHandler, problem, sendProblem } from './http/problem.js';
+import { registerSecurity } from './http/security.js';
+import { accountRoutes } from './routes/accounts.js';
+import { authRoutes } from './routes/auth.js';
+import { healthRoutes } from './routes/health.js';
+import { messageRoutes } from './routes/messages.js';
+
+/**
+ * The admin API as a fastify instance that does not listen: main.ts listens, tests inject.
+ * Authentication is one global hook; each feature is an encapsulated plugin with a prefix
+ * and a schema on every route, which also makes the OpenAPI document at /docs/json.
+ */
+export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
+  const clock = deps.clock ?? (() => new Date());
+  const credentials = new AdminCredentials(deps.auth.adminUser, deps.auth.adminPassword);
+  const tokens = new TokenService(deps.auth.jwtSecret, LIMITS.tokenTtlSeconds, clock);
+
+  const app = Fastify({
+    // The telemetry logger redacts authorization headers and secret-looking fields; bodies are never logged.
+    loggerInstance: deps.log as FastifyBaseLogger,
+    bodyLimit: LIMITS.bodyBytes,
+    trustProxy: false,
+    return503OnClosing: true,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+  });
+
+  // JSON only: without the text/plain parser any other media type is a 415.
+  app.removeContentTypeParser('text/plain');
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((_request, reply) => sendProblem(reply, problem(404, 'not_found', 'no such route')));
+  registerSecurity(app, tokens);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: { title: 'Postbus admin API', version: '0.1.0' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  await app.register(healthRoutes, { deps });
+  await app.register(authRoutes, { prefix: '/v1/auth', credentials, tokens });
+  await app.register(accountRoutes, { prefix: '/v1/accounts', deps, clock });
+  await app.register(messageRoutes, { prefix: '/v1/messages', deps, clock });
+  await app.ready();
+  return app;
+}

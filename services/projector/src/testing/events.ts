@@ -1,0 +1,162 @@
+import {
+  MAIL_SUBJECT_TOKEN,
+  newId,
+  subjectsFor,
+  UNASSIGNED,
+  type AccountEvent,
+  type EmailRequested,
+  type MailEvent,
+  type Namespace,
+  type PostbusEvent,
+  type SendingSettings,
+} from '@postbus/contracts';
+
+/** Event builders for tests: realistic envelopes with ids derived from their cause. */
+
+const iso = (at: Date | string) => (typeof at === 'string' ? at : at.toISOString());
+
+export const ids = {
+  message: () => newId('msg'),
+  account: () => newId('acc'),
+  secret: () => newId('sec'),
+};
+
+export function requested(
+  messageId: string,
+  at: Date | string,
+  o: { to?: string; subject?: string; kind?: 'bulk' | 'transactional'; campaignId?: string } = {},
+): EmailRequested {
+  return {
+    id: `${messageId}.requested`,
+    type: 'EmailRequested',
+    version: 1,
+    occurredAt: iso(at),
+    messageId,
+    data: {
+      kind: o.kind ?? 'bulk',
+      ...(o.campaignId ? { campaignId: o.campaignId } : {}),
+      content: { to: o.to ?? 'someone@example.org', subject: o.subject ?? 'Hello', text: 'a body the logs must not keep' },
+      expiresAt: '2030-01-01T00:00:00Z',
+      requestedBy: 'test',
+    },
+  };
+}
+
+type Attempt = { messageId: string; accountId: string; assignment?: number; attempt?: number };
+const envelope = (r: Attempt, token: string, at: Date | string) => ({
+  id: `${r.messageId}.${r.assignment ?? 1}.${r.attempt ?? 1}.${token}`,
+  version: 1 as const,
+  occurredAt: iso(at),
+  accountId: r.accountId,
+  messageId: r.messageId,
+});
+
+export const mail = {
+  queued: (r: Attempt, at: Date | string, o: { to?: string; subject?: string; requestedAt?: string; campaignId?: string } = {}): MailEvent => ({
+    ...envelope(r, 'queued', at),
+    type: 'EmailQueued',
+    data: {
+      assignment: r.assignment ?? 1,
+      attempt: r.attempt ?? 1,
+      kind: 'bulk',
+      to: o.to ?? 'someone@example.org',
+      subject: o.subject ?? 'Hello',
+      ...(o.campaignId ? { campaignId: o.campaignId } : {}),
+      requestedAt: o.requestedAt ?? iso(at),
+    },
+  }),
+  waiting: (messageId: string, at: Date | string, o: { requestedAt?: string } = {}): MailEvent => ({
+    id: `${messageId}.waiting`,
+    type: 'EmailWaiting',
+    version: 1,
+    occurredAt: iso(at),
+    messageId,
+    data: { kind: 'bulk', to: 'someone@example.org', subject: 'Hello', requestedAt: o.requestedAt ?? iso(at), reason: 'no_account_room' },
+  }),
+  sent: (r: Attempt, at: Date | string): MailEvent => ({
+    ...envelope(r, 'sent', at),
+    type: 'EmailSent',
+    data: { assignment: r.assignment ?? 1, attempt: r.attempt ?? 1, startedAt: iso(at), headerMessageId: `<${r.messageId}@postbus>`, replyCode: 250, response: '250 2.0.0 OK' },
+  }),
+  sendFailed: (r: Attempt, at: Date | string, reason = 'greylisted'): MailEvent => ({
+    ...envelope(r, 'send_failed', at),
+    type: 'EmailSendFailed',
+    data: {
+      assignment: r.assignment ?? 1,
+      attempt: r.attempt ?? 1,
+      scope: 'message',
+      reason,
+      attemptConsumed: true,
+      nextAttemptAt: '2030-01-01T00:00:00Z',
+      replyCode: 451,
+    },
+  }),
+  failed: (r: Attempt, at: Date | string, reason = 'mailbox_unavailable'): MailEvent => ({
+    ...envelope(r, 'failed', at),
+    type: 'EmailFailed',
+    data: { attempt: r.attempt ?? 1, reason, replyCode: 550 },
+  }),
+  suppressed: (r: Attempt, at: Date | string): MailEvent => ({
+    ...envelope(r, 'suppressed', at),
+    type: 'EmailSuppressed',
+    data: { attempt: r.attempt ?? 1, readAt: iso(at) },
+  }),
+  uncertain: (r: Attempt, at: Date | string): MailEvent => ({
+    ...envelope(r, 'uncertain', at),
+    type: 'EmailUncertain',
+    data: { attempt: r.attempt ?? 1, reason: 'connection_lost_after_data' },
+  }),
+  expired: (messageId: string, accountId: string | undefined, at: Date | string): MailEvent => ({
+    id: `${messageId}.expired`,
+    type: 'EmailExpired',
+    version: 1,
+    occurredAt: iso(at),
+    ...(accountId ? { accountId } : {}),
+    messageId,
+    data: { expiresAt: iso(at) },
+  }),
+};
+
+export const SETTINGS: SendingSettings = { dailyLimit: 2000, batchSize: 50, sendDelayMs: 100, postalAddress: '1 Main St, Springfield', fromName: 'Shop' };
+
+export const account = {
+  registered: (accountId: string, at: Date | string, secretId = ids.secret()): AccountEvent => ({
+    id: `${accountId}.registered`,
+    type: 'AccountRegistered',
+    version: 1,
+    occurredAt: iso(at),
+    accountId,
+    data: {
+      name: 'Shop sender',
+      provider: 'smtp',
+      fromAddress: 'news@shop.example',
+      smtp: { host: 'smtp.shop.example', port: 587, tls: 'starttls', user: 'news', secretId },
+      settings: SETTINGS,
+      actor: 'admin',
+    },
+  }),
+  settingsChanged: (accountId: string, n: number, at: Date | string, changes: Partial<SendingSettings>): AccountEvent => ({
+    id: `${accountId}.settings.${n}`,
+    type: 'AccountSettingsChanged',
+    version: 1,
+    occurredAt: iso(at),
+    accountId,
+    data: { changes, actor: 'admin' },
+  }),
+  credentialsChanged: (accountId: string, at: Date | string, host: string, secretId = ids.secret()): AccountEvent => ({
+    id: `${accountId}.credentials.${host}`,
+    type: 'AccountCredentialsChanged',
+    version: 1,
+    occurredAt: iso(at),
+    accountId,
+    data: { smtp: { host, port: 465, tls: 'implicit', user: 'news', secretId }, actor: 'admin' },
+  }),
+};
+
+/** The subject an event is published on. */
+export function subjectOf(ns: Namespace, e: PostbusEvent): string {
+  const s = subjectsFor(ns);
+  if (e.type === 'EmailRequested') return s.request(e.messageId!);
+  if (e.type in MAIL_SUBJECT_TOKEN) return s.mail(e.accountId ?? UNASSIGNED, MAIL_SUBJECT_TOKEN[e.type as MailEvent['type']]);
+  return s.account(e.accountId!);
+}
