@@ -2,7 +2,7 @@ import { connectBus, deleteStreams, ensureStreams, type Bus } from '@postbus/bus
 import { streamSpecs, type Namespace } from '@postbus/contracts';
 import { connectDatabase, migrate, sql, type Database } from '@postbus/db';
 import { createTestDatabase, sharedNatsUrl, startSmtpSink, testNamespace, type SmtpSink, type TestDatabase } from '@postbus/testing';
-import { AdminClient, Platform } from './harness.js';
+import { AdminClient, Platform } from '@postbus/testing';
 
 export interface World {
   readonly ns: Namespace;

@@ -12,3 +12,4 @@ export {
   type SmtpRejection,
   type SmtpSessionInfo,
 } from './smtp-records.js';
+export * from './platform.js';

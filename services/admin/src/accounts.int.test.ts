@@ -1,8 +1,9 @@
 import type { Bus } from '@postbus/bus';
 import { decodeEvent, newId, type AccountEvent } from '@postbus/contracts';
 import { getSecret, sql } from '@postbus/db';
+import { createLogger } from '@postbus/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startHarness, validAccount, type Harness } from '../test/harness.js';
+import { ADMIN_PASSWORD, startHarness, validAccount, type Harness } from '../test/harness.js';
 
 let h: Harness;
 let auth: { authorization: string };
@@ -129,5 +130,20 @@ describe('reading and changing accounts', () => {
     expect(res.json()).toMatchObject({ code: 'concurrent_change' });
     const now = await h.app.inject({ method: 'GET', url: `/v1/accounts/${id}`, headers: auth });
     expect(now.json<AccountBody>().settings).toMatchObject({ batchSize: 7, sendDelayMs: 0 });
+  });
+});
+
+describe('logs', () => {
+  it('never contain passwords or bearer tokens, even at trace level', async () => {
+    const lines: string[] = [];
+    const app = await h.variant({ log: createLogger({ service: 'admin', level: 'trace', destination: { write: (l: string) => void lines.push(l) } }) });
+    const password = 'l0g-Secret-Pa55word';
+    expect((await app.inject({ method: 'POST', url: '/v1/accounts', headers: auth, payload: validAccount({ smtp: { ...validAccount().smtp, password } }) })).statusCode).toBe(201);
+    expect((await app.inject({ method: 'POST', url: '/v1/accounts', headers: auth, payload: validAccount({ fromAddress: 'bad', smtp: { ...validAccount().smtp, password } }) })).statusCode).toBe(422);
+    expect((await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'admin', password } })).statusCode).toBe(401);
+    expect((await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: 'admin', password: ADMIN_PASSWORD } })).statusCode).toBe(200);
+    const log = lines.join('\n');
+    expect(lines.length).toBeGreaterThan(4);
+    for (const secret of [password, ADMIN_PASSWORD, auth.authorization.slice('Bearer '.length)]) expect(log).not.toContain(secret);
   });
 });

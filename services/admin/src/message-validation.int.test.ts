@@ -27,7 +27,7 @@ async function expectRefused(payload: unknown, status: number, code: string, hea
   const res = await post(payload, headers);
   expect(res.statusCode, res.body.slice(0, 500)).toBe(status);
   expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
-  const body = res.json<{ code: string; status: number; detail: string; errors?: Array<{ index: number; code: string }> }>();
+  const body = res.json<{ code: string; status: number; detail: string; errors?: Array<Record<string, unknown>> }>();
   expect(body).toMatchObject({ status, code, type: `urn:postbus:problem:${code}` });
   expect(await h.count('REQUESTS')).toBe(before);
   return body;
@@ -63,6 +63,13 @@ describe('refusals', () => {
   ])('schema: %s → 400 invalid_request', async (_name, payload) => {
     const body = await expectRefused(payload, 400, 'invalid_request');
     expect(body.errors?.length).toBeGreaterThan(0);
+  });
+
+  it('schema errors name the offending field of the shape that was meant', async () => {
+    const batch = await expectRefused({ messages: [validMessage(), validMessage({ kind: 'spam' })] }, 400, 'invalid_request');
+    expect(batch.errors).toEqual([{ path: 'body/messages/1/kind', message: 'must be equal to one of the allowed values' }]);
+    const single = await expectRefused(validMessage({ bcc: 'x@example.org' }), 400, 'invalid_request');
+    expect(single.detail).toBe('body must NOT have additional properties: "bcc"');
   });
 
   it('malformed JSON → 400 malformed_json', async () => {

@@ -48,6 +48,21 @@ export const Problem = Type.Object(
   { description: 'RFC 9457 problem details with a stable `code`' },
 );
 
+/** One entry of a fastify (ajv) validation error. */
+export interface SchemaIssue {
+  keyword?: string;
+  instancePath?: string;
+  schemaPath?: string;
+  message?: string;
+  params?: Record<string, unknown>;
+}
+
+function describeIssue(v: SchemaIssue): string {
+  const extra = v.params?.['additionalProperty'];
+  const message = v.message ?? 'invalid';
+  return v.keyword === 'additionalProperties' && typeof extra === 'string' ? `${message}: ${JSON.stringify(extra.slice(0, 64))}` : message;
+}
+
 export interface ProblemBody {
   type: string;
   title: string;
@@ -85,11 +100,13 @@ const FASTIFY_CODES: Readonly<Record<string, [number, string]>> = {
 
 /** Maps anything thrown while handling a request to one problem. */
 export function toProblem(err: unknown): ProblemBody {
-  const fe = err as Partial<FastifyError> & { validation?: Array<{ instancePath?: string; message?: string }> };
+  const fe = err as Partial<FastifyError> & { validation?: SchemaIssue[] };
   if (Array.isArray(fe.validation)) {
     const where = fe.validationContext ?? 'body';
-    const errors = fe.validation.map((v) => ({ path: `${where}${v.instancePath ?? ''}`, message: v.message ?? 'invalid' }));
-    return problem(400, 'invalid_request', fe.message ?? 'invalid request', errors);
+    // "must match a schema in anyOf" only repeats that the errors listed with it apply.
+    const useful = fe.validation.filter((v) => v.keyword !== 'anyOf');
+    const issues = (useful.length > 0 ? useful : fe.validation).map((v) => ({ path: `${where}${v.instancePath ?? ''}`, message: describeIssue(v) }));
+    return problem(400, 'invalid_request', issues.map((i) => `${i.path} ${i.message}`).join('; '), issues);
   }
   const mapped = typeof fe.code === 'string' ? FASTIFY_CODES[fe.code] : undefined;
   if (mapped) return problem(mapped[0], mapped[1], fe.message ?? mapped[1]);

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { AccountId, MessageId, TAG_PATTERN, TlsMode } from '@postbus/contracts';
+import { AccountId, MessageId, TAG_PATTERN, TlsMode, type MessageKind } from '@postbus/contracts';
 import { LIMITS } from '../deps.js';
 
 /**
@@ -24,7 +24,10 @@ export const MessageInput = Type.Object(
     variables: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }), Type.String({ maxLength: 2000 }), { maxProperties: 100 }),
     ),
-    kind: Type.Optional(Type.Union([Type.Literal('bulk'), Type.Literal('transactional')], { description: 'Default: bulk. Bulk mail needs a postal address on its account.' })),
+    kind: Type.Optional(
+      // An enum rather than a union of literals: one clear validation message instead of three.
+      Type.Unsafe<MessageKind>({ type: 'string', enum: ['bulk', 'transactional'], description: 'Default: bulk. Bulk mail needs a postal address on its account.' }),
+    ),
     accountId: Type.Optional(Type.String({ maxLength: 64 })),
     campaignId: Type.Optional(Type.String({ pattern: TAG_PATTERN })),
     expiresInHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 720, description: 'Default: 72' })),

@@ -39,7 +39,11 @@ export const authRoutes: FastifyPluginAsyncTypebox<AuthRoutesOptions> = async (a
     },
     async (request, reply) => {
       const principal = await credentials.verify(request.body.username, request.body.password);
-      if (!principal) return sendProblem(reply, problem(401, 'invalid_credentials', 'wrong username or password'));
+      if (!principal) {
+        // Neither name nor password is logged: people type passwords into the name field.
+        request.log.warn('failed admin login');
+        return sendProblem(reply, problem(401, 'invalid_credentials', 'wrong username or password'));
+      }
       const token = await tokens.issue(principal);
       request.log.info({ principal }, 'admin logged in');
       return { accessToken: token.accessToken, tokenType: 'Bearer' as const, expiresIn: token.expiresIn };

@@ -7,7 +7,7 @@ import { publishAll, syncDirectory } from '../adapters/log.js';
 import { requestHash } from '../domain/canonical.js';
 import { needsAccounts, prepareMessages, type MessageRequest } from '../domain/message-request.js';
 import { LIMITS, type AdminDeps } from '../deps.js';
-import { Problem } from '../http/problem.js';
+import { Problem, type SchemaIssue } from '../http/problem.js';
 import { Accepted, IdParam, IdempotencyHeaders, MessageInput, MessageStatus, messageBatch } from '../http/schemas.js';
 
 export interface MessageRoutesOptions {
@@ -16,6 +16,19 @@ export interface MessageRoutesOptions {
 }
 
 const errors = { 400: Problem, 401: Problem, 404: Problem, 409: Problem, 413: Problem, 415: Problem, 422: Problem, 503: Problem };
+
+/**
+ * Ajv reports the errors of both shapes the body may take; keep those of the shape the
+ * caller meant (a batch is the object with `messages`), so a typo in messages[3] is not
+ * drowned in "must have required property 'to'".
+ */
+function focusOnIntendedShape(err: Error & { validation?: SchemaIssue[]; validationContext?: string }, body: unknown): Error {
+  if (err.validationContext !== 'body' || !err.validation) return err;
+  const batch = typeof body === 'object' && body !== null && !Array.isArray(body) && 'messages' in body;
+  const mine = err.validation.filter((v) => v.schemaPath?.startsWith(`#/anyOf/${batch ? 1 : 0}/`));
+  if (mine.length > 0) err.validation = mine;
+  return err;
+}
 
 /**
  * POST a message or a batch: every message is checked before any is published (all or
@@ -50,6 +63,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<MessageRoutesOptions> = as
   app.post(
     '/',
     {
+      attachValidation: true,
       schema: {
         tags: ['messages'],
         summary: 'Request one message or a batch',
@@ -60,6 +74,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<MessageRoutesOptions> = as
       },
     },
     async (request, reply) => {
+      if (request.validationError) throw focusOnIntendedShape(request.validationError, request.body);
       const body = request.body;
       const single = !('messages' in body);
       const messages: readonly MessageRequest[] = 'messages' in body ? body.messages : [body];

@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { freePort, waitFor } from '@postbus/testing';
+import { freePort } from './ports.js';
+import { waitFor } from './wait.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
+// packages/testing/{src,dist}/platform.js → the repository root
+const root = fileURLToPath(new URL('../../../', import.meta.url));
 
 export type ServiceName = 'admin' | 'orchestrator' | 'sender' | 'projector';
 

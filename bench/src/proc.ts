@@ -1,0 +1,48 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const TICK = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) a process has used, from /proc. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICK;
+  } catch {
+    return 0;
+  }
+}
+
+/** Peak resident set size (VmHWM) in MiB. */
+export function peakRssMiB(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function pidsOf(name: string, pattern?: RegExp): number[] {
+  try {
+    const out = execFileSync('pgrep', ['-a', name], { encoding: 'utf8' });
+    return out
+      .trim()
+      .split('\n')
+      .filter((l) => l && (!pattern || pattern.test(l)))
+      .map((l) => Number(l.split(' ')[0]));
+  } catch {
+    return [];
+  }
+}
+
+/** CPU of a group of processes (postgres backends come and go with pools; ours persist for the run). */
+export function groupCpu(pids: readonly number[]): number {
+  return pids.reduce((s, p) => s + cpuSeconds(p), 0);
+}
+
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}

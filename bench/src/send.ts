@@ -1,0 +1,180 @@
+// pnpm bench:send — 20,000 emails across 10 accounts through the whole pipeline (admin API →
+// JetStream → ledger → sender → SMTP sink → events → Postgres), limits high but ledger,
+// suppression and quota all active; in the same run a bare pooled nodemailer baseline to the
+// same sink. Prints figures and ends with `RESULT {json}`. Not a test: nothing is asserted.
+import net from 'node:net';
+import nodemailer from 'nodemailer';
+import { connectBus, deleteStreams, ensureStreams } from '@postbus/bus';
+import { streamSpecs } from '@postbus/contracts';
+import { addSuppression, connectDatabase, migrate, sql } from '@postbus/db';
+import { AdminClient, Platform, createTestDatabase, sharedNatsUrl, testNamespace, type ServiceName } from '@postbus/testing';
+import { cpuSeconds, groupCpu, peakRssMiB, percentile, pidsOf } from './proc.js';
+import { startBenchSink } from './sink.js';
+
+const TOTAL = Number(process.env.BENCH_EMAILS ?? 20_000);
+const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 10);
+const html = (i: number) => `<html><body><h1>Hello {{name}}</h1><p>This is message ${i} of the Postbus benchmark.</p>${'<p>Lorem ipsum dolor sit amet, consectetur adipiscing elit.</p>'.repeat(8)}</body></html>`;
+const text = (i: number) => `Hello {{name}}\n\nThis is message ${i} of the Postbus benchmark.\n${'Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n'.repeat(8)}`;
+const log = (...a: unknown[]) => console.error(...a);
+
+async function baseline(port: number): Promise<{ rate: number; seconds: number; cpuPerEmailUs: number; sinkCpuPerEmailUs: number }> {
+  // TCP_NODELAY as in Postbus's own SMTP sessions: without it Nagle and delayed ACKs cap
+  // each connection near 25 messages a second and the comparison would flatter Postbus.
+  const transport = nodemailer.createTransport({
+    pool: true,
+    host: '127.0.0.1',
+    port,
+    maxConnections: ACCOUNTS,
+    maxMessages: Infinity,
+    ignoreTLS: true,
+    getSocket: (_opts, cb) => {
+      const s = net.connect({ host: '127.0.0.1', port, noDelay: true });
+      s.once('connect', () => cb(null, { connection: s }));
+      s.once('error', (err) => cb(err, undefined as never));
+    },
+  });
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < TOTAL) {
+      const i = next++;
+      await transport.sendMail({ from: `sender${i % ACCOUNTS}@bench.test`, to: `r${i}@receiver.test`, subject: `Hello ${i}`, text: text(i).replace('{{name}}', 'Ada'), html: html(i).replace('{{name}}', 'Ada') });
+    }
+  };
+  await Promise.all(Array.from({ length: 100 }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  transport.close();
+  return { rate: TOTAL / seconds, seconds, cpuPerEmailUs: ((cpu.user + cpu.system) / TOTAL), sinkCpuPerEmailUs: 0 };
+}
+
+async function main(): Promise<void> {
+  const sink = await startBenchSink();
+  log(`sink: ${sink.kind} on 127.0.0.1:${sink.port}`);
+
+  log(`baseline: ${TOTAL} emails through a pooled nodemailer transport (${ACCOUNTS} connections), composed by nodemailer ...`);
+  const sinkCpu0 = sink.pid ? cpuSeconds(sink.pid) : 0;
+  const base = await baseline(sink.port);
+  base.sinkCpuPerEmailUs = sink.pid && sink.pid !== process.pid ? ((cpuSeconds(sink.pid) - sinkCpu0) * 1e6) / TOTAL : 0;
+  log(`baseline: ${base.rate.toFixed(0)} emails/s (${base.seconds.toFixed(1)} s)`);
+
+  const ns = testNamespace();
+  const testDb = await createTestDatabase();
+  const db = connectDatabase({ url: testDb.url, poolSize: 2 });
+  await migrate(db);
+  const natsUrl = sharedNatsUrl();
+  const bus = await connectBus({ servers: [natsUrl], name: 'bench', namespace: ns });
+  await ensureStreams(bus, streamSpecs(ns));
+  // A suppression list that is not empty, none of it in the way of the benchmark's recipients.
+  for (let i = 0; i < 1_000; i++) await addSuppression(db, `gone${i}@receiver.test`, 'bench', 'bench');
+
+  const platform = new Platform({ natsUrl, databaseUrl: testDb.url, namespace: ns.prefix, env: { POSTBUS_LOG_LEVEL: 'warn' } });
+  try {
+    await platform.start();
+    const admin = new AdminClient(platform.adminUrl);
+    await admin.login('admin', platform.adminPassword);
+    for (let a = 0; a < ACCOUNTS; a++) {
+      const res = await admin.request('POST', '/v1/accounts', {
+        name: `bench ${a}`,
+        fromAddress: `sender${a}@bench.test`,
+        smtp: { host: '127.0.0.1', port: sink.port, tls: 'none', user: `sender${a}`, password: 'bench-password' },
+        dailyLimit: 1_000_000,
+        batchSize: 50,
+        sendDelayMs: 0,
+        postalAddress: '1 Bench Street, Benchville',
+      });
+      if (res.status !== 201) throw new Error(`account: ${res.status} ${JSON.stringify(res.body)}`);
+    }
+    await new Promise((r) => setTimeout(r, 1_000)); // workers start
+
+    const procs: Array<{ name: string; pids: () => number[] }> = [
+      ...(['admin', 'orchestrator', 'sender', 'projector'] as ServiceName[]).map((n) => ({ name: n, pids: () => [platform.services.get(n)!.process.pid!] })),
+      { name: 'nats-server', pids: () => pidsOf('nats-server', /-p 4222\b/) },
+      { name: 'postgres', pids: () => pidsOf('postgres') },
+      { name: 'sink', pids: () => (sink.pid && sink.pid !== process.pid ? [sink.pid] : []) },
+    ];
+    const pidSets = procs.map((p) => p.pids());
+    const cpuBefore = pidSets.map(groupCpu);
+    const sinkBase = sink.pid ? cpuSeconds(sink.pid) : 0;
+
+    log(`pipeline: ${TOTAL} emails across ${ACCOUNTS} accounts through the admin API ...`);
+    const t0 = performance.now();
+    const batches = Math.ceil(TOTAL / 1000);
+    let posted = 0;
+    await Promise.all(
+      Array.from({ length: 2 }, async () => {
+        while (posted < batches) {
+          const b = posted++;
+          const messages = Array.from({ length: Math.min(1000, TOTAL - b * 1000) }, (_, k) => {
+            const i = b * 1000 + k;
+            return { to: `r${i}@receiver.test`, subject: `Hello ${i}`, text: text(i), html: html(i), variables: { name: 'Ada' } };
+          });
+          const res = await admin.request('POST', '/v1/messages', { messages });
+          if (res.status !== 202) throw new Error(`messages: ${res.status} ${JSON.stringify(res.body)}`);
+        }
+      }),
+    );
+    const tPosted = performance.now();
+    let sent = 0;
+    while (sent < TOTAL) {
+      await new Promise((r) => setTimeout(r, 100));
+      const [row] = await db.query(sql`SELECT count(*)::int AS n FROM deliveries WHERE state IN ('sent', 'failed', 'uncertain', 'suppressed')`);
+      sent = row!.n;
+      if (performance.now() - t0 > 600_000) throw new Error(`timed out with ${sent} of ${TOTAL} settled`);
+    }
+    const tSent = performance.now();
+    let projected = 0;
+    while (projected < TOTAL) {
+      await new Promise((r) => setTimeout(r, 100));
+      const [row] = await db.query(sql`SELECT count(*)::int AS n FROM email_queue WHERE status = 'sent'`).catch(() => [{ n: 0 }]);
+      projected = row!.n;
+      if (performance.now() - t0 > 900_000) throw new Error('projection did not catch up');
+    }
+    const tProjected = performance.now();
+    const cpuAfter = pidSets.map(groupCpu);
+    void sinkBase;
+
+    const lat = (await db.query(sql`SELECT extract(epoch FROM outcome_at - requested_at) * 1000 AS ms FROM deliveries WHERE state = 'sent' ORDER BY 1`)).map((r) => Number(r.ms));
+    const [states] = await db.query(sql`SELECT count(*) FILTER (WHERE state = 'sent')::int AS sent, count(*) FILTER (WHERE state <> 'sent')::int AS other FROM deliveries`);
+    const sendSeconds = (tSent - t0) / 1000;
+    const pipelineRate = TOTAL / sendSeconds;
+    const cpu = Object.fromEntries(procs.map((p, i) => [p.name, Math.round(((cpuAfter[i]! - cpuBefore[i]!) * 1e6) / TOTAL)]));
+    const rss = Object.fromEntries(procs.slice(0, 4).map((p, i) => [p.name, Math.round(peakRssMiB(pidSets[i]![0]!))]));
+    rss['nats-server'] = Math.round(pidSets[4]!.reduce((s, p) => s + peakRssMiB(p), 0));
+    const result = {
+      emails: TOTAL,
+      accounts: ACCOUNTS,
+      sink: sink.kind,
+      pipelineEmailsPerSec: Math.round(pipelineRate),
+      baselineEmailsPerSec: Math.round(base.rate),
+      ratio: Number((pipelineRate / base.rate).toFixed(3)),
+      postSeconds: Number(((tPosted - t0) / 1000).toFixed(2)),
+      sendSeconds: Number(sendSeconds.toFixed(2)),
+      projectedSeconds: Number(((tProjected - t0) / 1000).toFixed(2)),
+      latencyMs: { p50: Math.round(percentile(lat, 50)), p99: Math.round(percentile(lat, 99)) },
+      cpuUsPerEmail: cpu,
+      cpuUsPerEmailTotal: Object.values(cpu).reduce((a, b) => a + b, 0),
+      baselineCpuUsPerEmail: { baseline: Math.round(base.cpuPerEmailUs), sink: Math.round(base.sinkCpuPerEmailUs) },
+      peakRssMiB: rss,
+      outcomes: states,
+    };
+    console.log(`\nPostbus send pipeline: ${result.pipelineEmailsPerSec} emails/s (request → 250 for all ${TOTAL}), baseline ${result.baselineEmailsPerSec} emails/s, ratio ${result.ratio}`);
+    console.log(`request → 250 latency p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms; all projected after ${result.projectedSeconds} s`);
+    console.log(`CPU µs per email: ${Object.entries(cpu).map(([k, v]) => `${k} ${v}`).join(', ')} (total ${result.cpuUsPerEmailTotal})`);
+    console.log(`peak RSS MiB: ${Object.entries(rss).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+    console.log(`RESULT ${JSON.stringify(result)}`);
+  } finally {
+    await platform.stop();
+    await sink.close();
+    await deleteStreams(bus, streamSpecs(ns));
+    await bus.close();
+    await db.dispose();
+    await testDb.drop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
