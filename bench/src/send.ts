@@ -4,8 +4,8 @@
 // same sink. Prints figures and ends with `RESULT {json}`. Not a test: nothing is asserted.
 import net from 'node:net';
 import nodemailer from 'nodemailer';
-import { connectBus, deleteStreams, ensureStreams } from '@postbus/bus';
-import { streamSpecs } from '@postbus/contracts';
+import { connectBus, deleteNamespace, ensureStreams } from '@postbus/bus';
+import { bucketSpecs, streamSpecs } from '@postbus/contracts';
 import { addSuppression, connectDatabase, migrate, sql } from '@postbus/db';
 import { AdminClient, Platform, createTestDatabase, sharedNatsUrl, testNamespace, type ServiceName } from '@postbus/testing';
 import { cpuSeconds, groupCpu, peakRssMiB, percentile, pidsOf } from './proc.js';
@@ -69,7 +69,9 @@ async function main(): Promise<void> {
   // A suppression list that is not empty, none of it in the way of the benchmark's recipients.
   for (let i = 0; i < 1_000; i++) await addSuppression(db, `gone${i}@receiver.test`, 'bench', 'bench');
 
-  const platform = new Platform({ natsUrl, databaseUrl: testDb.url, namespace: ns.prefix, env: { POSTBUS_LOG_LEVEL: 'warn' } });
+  // BENCH_PROFILE=dir writes a V8 CPU profile of every service process into dir.
+  const nodeArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const platform = new Platform({ natsUrl, databaseUrl: testDb.url, namespace: ns.prefix, env: { POSTBUS_LOG_LEVEL: 'warn' }, nodeArgs });
   try {
     await platform.start();
     const admin = new AdminClient(platform.adminUrl);
@@ -167,7 +169,7 @@ async function main(): Promise<void> {
   } finally {
     await platform.stop();
     await sink.close();
-    await deleteStreams(bus, streamSpecs(ns));
+    await deleteNamespace(bus, streamSpecs(ns), bucketSpecs(ns));
     await bus.close();
     await db.dispose();
     await testDb.drop();

@@ -1,5 +1,5 @@
-import { connectBus, deleteStreams, ensureStreams, type Bus } from '@postbus/bus';
-import { streamSpecs, type Namespace } from '@postbus/contracts';
+import { connectBus, deleteNamespace, ensureStreams, type Bus } from '@postbus/bus';
+import { bucketSpecs, streamSpecs, type Namespace } from '@postbus/contracts';
 import { connectDatabase, migrate, sql, type Database } from '@postbus/db';
 import { createTestDatabase, sharedNatsUrl, startSmtpSink, testNamespace, type SmtpSink, type TestDatabase } from '@postbus/testing';
 import { AdminClient, Platform } from '@postbus/testing';
@@ -48,7 +48,7 @@ export async function startWorld(opts: { natsUrl?: string; users: string[]; sink
     async close() {
       await platform.stop();
       await sink.close();
-      await deleteStreams(bus, streamSpecs(ns));
+      await deleteNamespace(bus, streamSpecs(ns), bucketSpecs(ns));
       await bus.close();
       await db.dispose();
       await testDb.drop();

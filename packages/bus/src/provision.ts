@@ -87,3 +87,9 @@ export function isNotFound(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown; name?: unknown };
   return e?.name === 'StreamNotFoundError' || e?.code === 10059 || (typeof e?.message === 'string' && /not found/i.test(e.message));
 }
+
+/** Removes everything of a test namespace: its streams and its KV buckets (tests and benchmarks only). */
+export async function deleteNamespace(bus: Bus, streams: readonly StreamSpec[], buckets: readonly BucketSpec[]): Promise<void> {
+  await deleteStreams(bus, streams);
+  for (const b of buckets) await bus.jsm.streams.delete(`KV_${b.name}`).catch(() => undefined);
+}

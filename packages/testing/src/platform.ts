@@ -14,6 +14,8 @@ export interface PlatformOptions {
   readonly databaseUrl: string;
   readonly namespace: string;
   readonly env?: Record<string, string>;
+  /** Extra node arguments for every service process (e.g. --cpu-prof). */
+  readonly nodeArgs?: readonly string[];
 }
 
 export interface RunningService {
@@ -67,7 +69,7 @@ export class Platform {
   }
 
   async startService(name: ServiceName, extra: Record<string, string> = {}): Promise<RunningService> {
-    const child = spawn(process.execPath, [`${root}services/${name}/dist/main.js`], { env: this.env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), `${root}services/${name}/dist/main.js`], { env: this.env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
     const keep = (b: Buffer) => {
       output.push(b.toString());

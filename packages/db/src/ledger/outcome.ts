@@ -1,6 +1,5 @@
-import { sql, type Transaction } from '@databases/pg';
+import { sql, type SQLQuery } from '@databases/pg';
 import type { Database } from '../connect.js';
-import { countSent, lockEpoch, StaleEpochError } from './claim.js';
 
 export type Outcome =
   | { readonly kind: 'sent'; readonly messageId: string; readonly replyCode?: number; readonly reply?: string; readonly headerMessageId: string }
@@ -37,60 +36,57 @@ export interface AdvanceResult {
 }
 
 /**
- * One transaction per message sent: the previous message's outcome and the next message's
- * `sending` mark. The outcome is written even by a worker whose epoch has passed (it knows
- * what the server answered); the mark is refused to it.
+ * One statement per message sent: the previous message's outcome and the next message's
+ * `sending` mark, in one autocommit round trip (this runs once per email). The outcome is
+ * written even by a worker whose epoch has passed (it knows what the server answered); the
+ * mark is refused to it: the epoch row is read FOR SHARE, so a concurrent epoch bump either
+ * waits for this statement or is seen by it.
  */
 export async function advance(db: Database, input: AdvanceInput): Promise<AdvanceResult> {
-  return db.tx(async (tx) => {
-    const recorded = input.outcome ? await applyOutcome(tx, input.accountId, input.epoch, input.outcome, input.now) : false;
-    if (!input.next) return { recorded, marked: false, stale: false };
-    try {
-      await lockEpoch(tx, input.accountId, input.epoch, 'share');
-    } catch (err) {
-      if (err instanceof StaleEpochError) return { recorded, marked: false, stale: true };
-      throw err;
+  const { accountId, epoch, now, outcome: o, next } = input;
+  const parts: SQLQuery[] = [sql`ep AS (SELECT epoch FROM account_epochs WHERE account_id = ${accountId} FOR SHARE)`];
+  if (o) {
+    parts.push(sql`prev AS (SELECT message_id, state AS prev_state FROM deliveries
+                    WHERE message_id = ${o.messageId} AND claim_epoch = ${epoch} AND state IN ('sending', 'uncertain') FOR UPDATE)`);
+    parts.push(sql`outcome AS (${outcomeUpdate(o, now)})`);
+    if (o.kind === 'sent' || o.kind === 'uncertain') {
+      // Counted against the limit only when this write is the one that settles it.
+      parts.push(sql`quota AS (INSERT INTO quota_usage (account_id, minute, sent)
+                     SELECT ${accountId}, date_trunc('minute', ${now}::timestamptz), count(*) FROM outcome WHERE prev_state = 'sending' HAVING count(*) > 0
+                     ON CONFLICT (account_id, minute) DO UPDATE SET sent = quota_usage.sent + EXCLUDED.sent)`);
     }
-    const marked = await tx.query(sql`
-      UPDATE deliveries SET state = 'sending', sending_at = ${input.now}, updated_at = now()
-      WHERE message_id = ${input.next} AND state = 'claimed' AND claim_epoch = ${input.epoch}
-      RETURNING message_id`);
-    return { recorded, marked: marked.length === 1, stale: false };
-  });
+  }
+  if (next) {
+    parts.push(sql`mark AS (UPDATE deliveries SET state = 'sending', sending_at = ${now}, updated_at = now()
+                    WHERE message_id = ${next} AND state = 'claimed' AND claim_epoch = ${epoch}
+                      AND EXISTS (SELECT 1 FROM ep WHERE epoch = ${epoch}) RETURNING 1)`);
+  }
+  const [row] = await db.query(sql`WITH ${sql.join(parts, sql`, `)}
+    SELECT ${o ? sql`(SELECT count(*) FROM outcome)::int` : sql`0`} AS recorded,
+           ${next ? sql`(SELECT count(*) FROM mark)::int` : sql`0`} AS marked,
+           (SELECT epoch FROM ep) AS epoch`);
+  const stale = row?.epoch !== epoch;
+  return { recorded: (row?.recorded ?? 0) > 0, marked: !stale && (row?.marked ?? 0) > 0, stale: next ? stale : false };
 }
 
-export async function applyOutcome(tx: Transaction, accountId: string, epoch: number, o: Outcome, now: Date): Promise<boolean> {
-  // The row may have been turned `uncertain` by a newer worker's recovery; the truth still wins.
-  const prev = sql`(SELECT message_id, state AS prev_state FROM deliveries
-                    WHERE message_id = ${o.messageId} AND claim_epoch = ${epoch} AND state IN ('sending', 'uncertain') FOR UPDATE) AS p`;
-  let rows: Array<Record<string, any>>;
+/** The outcome as an UPDATE … FROM prev (the row as the worker left it), returning prev_state. */
+function outcomeUpdate(o: Outcome, now: Date): SQLQuery {
+  const reply = sql`reply_code = ${'replyCode' in o ? (o.replyCode ?? null) : null}, reply = ${'reply' in o ? (o.reply ?? null) : null}`;
   switch (o.kind) {
     case 'sent':
-      rows = await tx.query(sql`
-        UPDATE deliveries d SET state = 'sent', outcome_at = ${now}, reason = NULL, reply_code = ${o.replyCode ?? null},
-               reply = ${o.reply ?? null}, header_message_id = ${o.headerMessageId}, updated_at = now()
-        FROM ${prev} WHERE d.message_id = p.message_id RETURNING p.prev_state`);
-      await countSent(tx, accountId, rows.filter((r) => r.prev_state === 'sending').length, now);
-      return rows.length === 1;
+      return sql`UPDATE deliveries d SET state = 'sent', outcome_at = ${now}, reason = NULL, ${reply},
+                   header_message_id = ${o.headerMessageId}, updated_at = now()
+                 FROM prev WHERE d.message_id = prev.message_id RETURNING prev.prev_state`;
     case 'uncertain':
-      rows = await tx.query(sql`
-        UPDATE deliveries d SET state = 'uncertain', outcome_at = ${now}, reason = ${o.reason}, updated_at = now()
-        FROM ${prev} WHERE d.message_id = p.message_id AND p.prev_state = 'sending' RETURNING p.prev_state`);
-      await countSent(tx, accountId, rows.length, now);
-      return rows.length === 1;
+      return sql`UPDATE deliveries d SET state = 'uncertain', outcome_at = ${now}, reason = ${o.reason}, updated_at = now()
+                 FROM prev WHERE d.message_id = prev.message_id AND prev.prev_state = 'sending' RETURNING prev.prev_state`;
     case 'retry':
-      rows = await tx.query(sql`
-        UPDATE deliveries d SET state = 'retry_wait', next_attempt_at = ${o.nextAttemptAt}, reason = ${o.reason},
-               send_failures = d.send_failures + ${o.consumed ? 1 : 0}, reply_code = ${o.replyCode ?? null},
-               reply = ${o.reply ?? null}, claim_epoch = NULL, updated_at = now()
-        FROM ${prev} WHERE d.message_id = p.message_id AND p.prev_state = 'sending' RETURNING p.prev_state`);
-      return rows.length === 1;
+      return sql`UPDATE deliveries d SET state = 'retry_wait', next_attempt_at = ${o.nextAttemptAt}, reason = ${o.reason},
+                   send_failures = d.send_failures + ${o.consumed ? 1 : 0}, ${reply}, claim_epoch = NULL, updated_at = now()
+                 FROM prev WHERE d.message_id = prev.message_id AND prev.prev_state = 'sending' RETURNING prev.prev_state`;
     case 'failed':
-      rows = await tx.query(sql`
-        UPDATE deliveries d SET state = 'failed', outcome_at = ${now}, reason = ${o.reason}, reply_code = ${o.replyCode ?? null},
-               reply = ${o.reply ?? null}, updated_at = now()
-        FROM ${prev} WHERE d.message_id = p.message_id AND p.prev_state = 'sending' RETURNING p.prev_state`);
-      return rows.length === 1;
+      return sql`UPDATE deliveries d SET state = 'failed', outcome_at = ${now}, reason = ${o.reason}, ${reply}, updated_at = now()
+                 FROM prev WHERE d.message_id = prev.message_id AND prev.prev_state = 'sending' RETURNING prev.prev_state`;
     default: {
       const never: never = o;
       return never;

@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createTestDatabase, type TestDatabase } from '@postbus/testing';
+import { connectDatabase, type Database } from './connect.js';
+import { migrate } from './migrate.js';
+import { sql } from '@databases/pg';
+import { accountUsage, insertDeliveries } from './ledger/dispatch.js';
+import { claimBatch, startEpoch } from './ledger/claim.js';
+import { advance } from './ledger/outcome.js';
+import { addSuppression } from './suppression.js';
+
+const A = 'acc_01JAAAAAAAAAAAAAAAAAAAAAAA';
+const now = new Date('2026-11-28T12:00:00Z');
+let tdb: TestDatabase;
+let db: Database;
+let n = 0;
+
+async function queue(count: number, recipient = (i: number) => `r${i}@example.test`): Promise<Array<{ messageId: string; assignment: number; attempt: number }>> {
+  const rows = Array.from({ length: count }, (_, i) => ({
+    messageId: `msg_${String(++n).padStart(26, '0')}`,
+    kind: 'transactional' as const,
+    pinnedAccountId: null,
+    campaignId: null,
+    recipient: recipient(i),
+    content: { to: recipient(i), subject: 's', text: 't' },
+    requestedAt: now,
+    requestedBy: 'test',
+    expiresAt: new Date(now.getTime() + 3_600_000),
+    accountId: A,
+  }));
+  await db.tx((tx) => insertDeliveries(tx, rows, now));
+  return rows.map((r) => ({ messageId: r.messageId, assignment: 1, attempt: 1 }));
+}
+
+const state = async (id: string) => (await db.query(sql`SELECT state FROM deliveries WHERE message_id = ${id}`))[0]?.state;
+
+beforeAll(async () => {
+  tdb = await createTestDatabase();
+  db = connectDatabase({ url: tdb.url, poolSize: 4 });
+  await migrate(db);
+});
+afterAll(async () => {
+  await db.dispose();
+  await tdb.drop();
+});
+beforeEach(async () => {
+  await db.query(sql`TRUNCATE deliveries, quota_usage, suppressions, account_epochs`);
+});
+
+describe('the claim', () => {
+  it('given a suppressed recipient, then it is settled as suppressed and never claimed', async () => {
+    const items = await queue(2, (i) => (i === 0 ? 'Gone.Person+x@GMAIL.com' : 'ok@example.test'));
+    await addSuppression(db, 'goneperson@gmail.com', 'unsubscribed', 'test');
+    const { epoch } = await startEpoch(db, A, now);
+    const res = await claimBatch(db, { accountId: A, epoch, items, dailyLimit: 10, now });
+    expect(res.suppressed.map((s) => s.messageId)).toEqual([items[0]!.messageId]);
+    expect(res.claimed.map((c) => c.messageId)).toEqual([items[1]!.messageId]);
+  });
+
+  it('given a limit of 3 with 2 sent today, then one is claimed and the rest deferred without using an attempt', async () => {
+    await db.query(sql`INSERT INTO quota_usage VALUES (${A}, ${new Date('2026-11-28T08:00:00Z')}, 2)`);
+    const items = await queue(4);
+    const { epoch } = await startEpoch(db, A, now);
+    const res = await claimBatch(db, { accountId: A, epoch, items, dailyLimit: 3, now });
+    expect(res.claimed).toHaveLength(1);
+    expect(res.deferred).toHaveLength(3);
+    expect(await state(items[3]!.messageId)).toBe('retry_wait');
+  });
+
+  it('given sends 23 h ago (yesterday, UTC), then the rolling 24 h window still counts them', async () => {
+    await db.query(sql`INSERT INTO quota_usage VALUES (${A}, ${new Date('2026-11-27T13:00:00Z')}, 3)`);
+    const items = await queue(2);
+    const { epoch } = await startEpoch(db, A, now);
+    const res = await claimBatch(db, { accountId: A, epoch, items, dailyLimit: 4, now });
+    expect(res.claimed).toHaveLength(1);
+    const usage = (await accountUsage(db, [A], now)).get(A)!;
+    expect(usage).toMatchObject({ sentToday: 0, sentRolling24h: 3 });
+  });
+
+  it('given a newer epoch, then the old worker can neither claim nor mark sending', async () => {
+    const items = await queue(2);
+    const old = await startEpoch(db, A, now);
+    const res = await claimBatch(db, { accountId: A, epoch: old.epoch, items, dailyLimit: 10, now });
+    const next = await startEpoch(db, A, now);
+    expect(next.reset.map((r) => r.messageId).sort()).toEqual(res.claimed.map((c) => c.messageId).sort());
+    const r = await advance(db, { accountId: A, epoch: old.epoch, now, next: items[0]!.messageId });
+    expect(r).toEqual({ recorded: false, marked: false, stale: true });
+    await expect(claimBatch(db, { accountId: A, epoch: old.epoch, items, dailyLimit: 10, now })).rejects.toMatchObject({ code: 'stale_epoch' });
+  });
+});
+
+describe('sending and outcomes', () => {
+  it('given a message marked sending when its worker dies, then the next worker records it uncertain and counts it', async () => {
+    const items = await queue(1);
+    const w1 = await startEpoch(db, A, now);
+    await claimBatch(db, { accountId: A, epoch: w1.epoch, items, dailyLimit: 10, now });
+    expect(await advance(db, { accountId: A, epoch: w1.epoch, now, next: items[0]!.messageId })).toMatchObject({ marked: true });
+    const w2 = await startEpoch(db, A, now);
+    expect(w2.uncertain.map((u) => u.messageId)).toEqual([items[0]!.messageId]);
+    expect(await state(items[0]!.messageId)).toBe('uncertain');
+    expect((await accountUsage(db, [A], now)).get(A)!.sentToday).toBe(1);
+    // The old worker learns the server said 250: the truth is recorded, and not counted twice.
+    const late = await advance(db, { accountId: A, epoch: w1.epoch, now, outcome: { kind: 'sent', messageId: items[0]!.messageId, headerMessageId: '<x@y>' } });
+    expect(late.recorded).toBe(true);
+    expect(await state(items[0]!.messageId)).toBe('sent');
+    expect((await accountUsage(db, [A], now)).get(A)!.sentToday).toBe(1);
+  });
+
+  it('given an outcome and the next mark in one step, then both happen and sent counts once', async () => {
+    const items = await queue(2);
+    const { epoch } = await startEpoch(db, A, now);
+    await claimBatch(db, { accountId: A, epoch, items, dailyLimit: 10, now });
+    await advance(db, { accountId: A, epoch, now, next: items[0]!.messageId });
+    const r = await advance(db, { accountId: A, epoch, now, outcome: { kind: 'sent', messageId: items[0]!.messageId, headerMessageId: '<a@b>', replyCode: 250 }, next: items[1]!.messageId });
+    expect(r).toEqual({ recorded: true, marked: true, stale: false });
+    expect([await state(items[0]!.messageId), await state(items[1]!.messageId)]).toEqual(['sent', 'sending']);
+    const r2 = await advance(db, { accountId: A, epoch, now, outcome: { kind: 'retry', messageId: items[1]!.messageId, consumed: true, reason: 'temporary', nextAttemptAt: now } });
+    expect(r2.recorded).toBe(true);
+    const usage = (await accountUsage(db, [A], now)).get(A)!;
+    expect(usage).toMatchObject({ sentToday: 1, open: 1, inFlight: 0 });
+  });
+
+  it('given a send that failed, then it is not counted against the limit', async () => {
+    const items = await queue(1);
+    const { epoch } = await startEpoch(db, A, now);
+    await claimBatch(db, { accountId: A, epoch, items, dailyLimit: 10, now });
+    await advance(db, { accountId: A, epoch, now, next: items[0]!.messageId });
+    await advance(db, { accountId: A, epoch, now, outcome: { kind: 'failed', messageId: items[0]!.messageId, reason: 'unknown_user', replyCode: 550 } });
+    expect((await accountUsage(db, [A], now)).get(A)!.sentToday).toBe(0);
+  });
+});
