@@ -51,6 +51,7 @@ describe('command table', () => {
   it('finds the longest matching command', () => {
     expect(findCommand(commands, ['projections', 'rebuild', 'mail'])?.path).toEqual(['projections', 'rebuild']);
     expect(findCommand(commands, ['migrate'])?.path).toEqual(['migrate']);
+    expect(findCommand(commands, ['demo'])?.path).toEqual(['demo']);
     expect(findCommand(commands, ['projections'])).toBeUndefined();
   });
 
@@ -59,6 +60,7 @@ describe('command table', () => {
     expect(await runCli(['help'], a.io)).toBe(0);
     expect(a.out()).toContain('projections rebuild [name...]');
     expect(a.out()).toContain('migrate');
+    expect(a.out()).toContain('demo [--exit]');
     const b = io();
     expect(await runCli([], b.io)).toBe(0);
     expect(b.out()).toBe(a.out());
@@ -72,9 +74,9 @@ describe('command table', () => {
 
   it('takes a new command as one more table entry, with its own arguments', async () => {
     const seen: string[][] = [];
-    const demo: Command = { path: ['demo'], usage: 'demo [n]', summary: 'a demo', run: async (ctx) => void seen.push([...ctx.args.positionals]) };
+    const greet: Command = { path: ['greet'], usage: 'greet [n]', summary: 'a greeting', run: async (ctx) => void seen.push([...ctx.args.positionals]) };
     const a = io();
-    expect(await runCli(['demo', '3'], a.io, [...commands, demo])).toBe(0);
+    expect(await runCli(['greet', '3'], a.io, [...commands, greet])).toBe(0);
     expect(seen).toEqual([['3']]);
   });
 

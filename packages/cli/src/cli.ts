@@ -4,6 +4,7 @@ import type { Namespace } from '@postbus/contracts';
 import { connectDatabase, type Database } from '@postbus/db';
 import { createLogger, type Logger } from '@postbus/telemetry';
 import { parseArgs, type ParsedArgs } from './args.js';
+import { runDemo } from './commands/demo.js';
 import { migrateDatabase } from './commands/migrate.js';
 import { rebuildProjections } from './commands/projections.js';
 import { progressPrinter, type TextOut } from './progress.js';
@@ -70,6 +71,13 @@ const migrateCommand: Command = {
   },
 };
 
+const demoCommand: Command = {
+  path: ['demo'],
+  usage: 'demo [--exit]',
+  summary: 'run the platform on this machine, send 5 messages to an SMTP catcher (.demo/mail) and say where to look; --exit stops afterwards',
+  run: (ctx) => runDemo({ env: ctx.io.env, stdout: ctx.io.stdout, stderr: ctx.io.stderr, exitWhenDone: ctx.args.flags.exit === true }),
+};
+
 const help: Command = {
   path: ['help'],
   usage: 'help',
@@ -80,7 +88,7 @@ const help: Command = {
 };
 
 /** The command table: a new command is one more entry. */
-export const commands: Command[] = [rebuild, migrateCommand, help];
+export const commands: Command[] = [rebuild, migrateCommand, demoCommand, help];
 
 export function helpText(table: readonly Command[]): string {
   const width = Math.max(...table.map((c) => c.usage.length));

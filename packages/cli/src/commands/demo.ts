@@ -71,6 +71,9 @@ class ServiceDied extends Error {
   }
 }
 
+/** An error that ends a poll at once instead of being retried. */
+class Fatal extends Error {}
+
 // ---------------------------------------------------------------- reachability
 
 /** True when a TCP connection to host:port opens within timeoutMs. */
@@ -126,7 +129,7 @@ async function checkNats(config: PostbusConfig): Promise<string | undefined> {
       await bus.close();
     }
   } catch (err) {
-    return `NATS at ${where} accepts connections but does not work: ${errorText(err)}\nIt must run with JetStream on, e.g.:\n  ${NATS_START_COMMAND}`;
+    return `Something listens at ${where}, but it is not a working NATS server with JetStream: ${errorText(err)}\nStart NATS (JetStream on) with:\n  ${NATS_START_COMMAND}`;
   }
   return undefined;
 }
@@ -594,7 +597,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const headers = first ? readFileSync(first, 'utf8').split(/\r?\n\r?\n/)[0]!.split(/\r?\n/) : [];
     const token = admin.token;
     out();
-    out('Postbus demo: 5 messages went through the whole platform.');
+    out(`Postbus demo: ${ids.length} messages went through the whole platform.`);
     out();
     out(`  Admin API     ${adminUrl}`);
     out(`  OpenAPI       ${adminUrl}/docs  (JSON: ${adminUrl}/docs/json)`);
@@ -658,6 +661,3 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     return code;
   }
 }
-
-/** An error that ends a poll at once instead of being retried. */
-class Fatal extends Error {}
