@@ -30,7 +30,7 @@ async function baseline(port: number): Promise<{ rate: number; seconds: number; 
     getSocket: (_opts, cb) => {
       const s = net.connect({ host: '127.0.0.1', port, noDelay: true });
       s.once('connect', () => cb(null, { connection: s }));
-      s.once('error', (err) => cb(err, undefined as never));
+      s.once('error', (err) => cb(err, undefined));
     },
   });
   const cpu0 = process.cpuUsage();
@@ -134,10 +134,30 @@ async function main(): Promise<void> {
       if (performance.now() - t0 > 900_000) throw new Error('projection did not catch up');
     }
     const tProjected = performance.now();
-    const cpuAfter = pidSets.map(groupCpu);
+    // Processes that started during the run (pool connections open lazily) count in full.
+    const cpuAfter = procs.map((p, i) => {
+      const before = new Set(pidSets[i]);
+      return groupCpu(pidSets[i]!) + groupCpu(p.pids().filter((pid) => !before.has(pid)));
+    });
     void sinkBase;
 
     const lat = (await db.query(sql`SELECT extract(epoch FROM outcome_at - requested_at) * 1000 AS ms FROM deliveries WHERE state = 'sent' ORDER BY 1`)).map((r) => Number(r.ms));
+    // Where the time goes: the last request accepted, the last row assigned, the last 250.
+    const [stages] = await db.query(sql`SELECT extract(epoch FROM max(requested_at) - min(requested_at))::float AS requested,
+      extract(epoch FROM max(assigned_at) - min(requested_at))::float AS assigned,
+      extract(epoch FROM max(outcome_at) - min(requested_at))::float AS settled,
+      extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY assigned_at - requested_at))::float AS dispatch_p50,
+      extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY outcome_at - assigned_at))::float AS send_p50
+      FROM deliveries`);
+    // Per account, the time from one message's `sending` mark to the next one's: within a
+    // claimed batch (the send itself) and across batches (claim, publish acks, consumer).
+    const [gaps] = await db.query(sql`WITH s AS (
+        SELECT account_id, claimed_at, sending_at, lag(sending_at) OVER (PARTITION BY account_id ORDER BY sending_at) AS prev,
+               lag(claimed_at) OVER (PARTITION BY account_id ORDER BY sending_at) AS prev_claim FROM deliveries WHERE state = 'sent')
+      SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sending_at - prev) * 1000) FILTER (WHERE claimed_at = prev_claim) AS within_batch_p50_ms,
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sending_at - prev) * 1000) FILTER (WHERE claimed_at <> prev_claim) AS across_batches_p50_ms,
+             count(*) FILTER (WHERE claimed_at <> prev_claim)::int AS batches
+      FROM s`);
     const [states] = await db.query(sql`SELECT count(*) FILTER (WHERE state = 'sent')::int AS sent, count(*) FILTER (WHERE state <> 'sent')::int AS other FROM deliveries`);
     const sendSeconds = (tSent - t0) / 1000;
     const pipelineRate = TOTAL / sendSeconds;
@@ -160,6 +180,8 @@ async function main(): Promise<void> {
       baselineCpuUsPerEmail: { baseline: Math.round(base.cpuPerEmailUs), sink: Math.round(base.sinkCpuPerEmailUs) },
       peakRssMiB: rss,
       outcomes: states,
+      stagesSeconds: stages,
+      perAccountGaps: gaps,
     };
     console.log(`\nPostbus send pipeline: ${result.pipelineEmailsPerSec} emails/s (request → 250 for all ${TOTAL}), baseline ${result.baselineEmailsPerSec} emails/s, ratio ${result.ratio}`);
     console.log(`request → 250 latency p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms; all projected after ${result.projectedSeconds} s`);

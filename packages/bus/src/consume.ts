@@ -69,7 +69,7 @@ export async function runBatchLoop(bus: Bus, opts: BatchLoopOptions): Promise<vo
       let done = false;
       const pump = (async () => {
         try {
-          for await (const m of messages!) {
+          for await (const m of messages) {
             queue.push(m);
             wake?.();
           }

@@ -58,6 +58,7 @@ export async function openCursor(bus: Bus, stream: string, fromSeq: number, filt
         });
         wake = undefined;
       }
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- rethrows whatever the pump caught, as it was
       if (buffer.length === 0 && failure) throw failure;
       if (buffer.length === 0 && ended) throw new Error(`reader of ${stream} ended`);
       const out = buffer.splice(0, max);

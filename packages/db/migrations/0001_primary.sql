@@ -19,7 +19,7 @@ CREATE TABLE deliveries (
   account_id         text,
   campaign_id        text,
   recipient          text NOT NULL,
-  content            jsonb NOT NULL,
+  subject            text NOT NULL,
   assignment         integer NOT NULL DEFAULT 0,
   attempt            integer NOT NULL DEFAULT 0,
   claim_epoch        bigint,
@@ -45,7 +45,13 @@ CREATE INDEX deliveries_waiting ON deliveries (requested_at) WHERE state = 'wait
 CREATE INDEX deliveries_open ON deliveries (account_id, state) WHERE state IN ('assigned', 'claimed', 'sending', 'retry_wait');
 CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE state = 'retry_wait';
 CREATE INDEX deliveries_expiry ON deliveries (expires_at) WHERE state IN ('waiting', 'assigned', 'retry_wait');
-CREATE INDEX deliveries_account_state ON deliveries (account_id, state, updated_at);
+
+-- What the sender composes from, written once: kept out of `deliveries` so that the three
+-- state changes of every message copy a small row, not the message.
+CREATE TABLE delivery_contents (
+  message_id  text PRIMARY KEY REFERENCES deliveries (message_id) ON DELETE CASCADE,
+  content     jsonb NOT NULL
+);
 
 -- Messages the receiving server accepted, per account per minute of the outcome (never
 -- earlier than the server's acceptance): the UTC-day and rolling-24 h counts sum these.

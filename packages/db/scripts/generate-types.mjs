@@ -22,7 +22,9 @@ try {
     const text = readFileSync(path, 'utf8').replace(
       /^import (\w+), \{([^}]+)\} from '(\.\/[^']+)'$/gm,
       (_m, def, named, from) => `import type ${def} from '${from}.js'\nimport type {${named}} from '${from}.js'`,
-    ).replace(/^export default (\w+);$/gm, 'export type { $1 as default };');
+    )
+      .replace(/^import (?!type )(.+) from '(\.\/[^']+?)(?<!\.js)'$/gm, "import type $1 from '$2.js'")
+      .replace(/^export default (\w+);$/gm, 'export type { $1 as default };');
     writeFileSync(path, text);
   }
 } finally {

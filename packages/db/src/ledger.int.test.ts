@@ -43,7 +43,7 @@ afterAll(async () => {
   await tdb.drop();
 });
 beforeEach(async () => {
-  await db.query(sql`TRUNCATE deliveries, quota_usage, suppressions, account_epochs`);
+  await db.query(sql`TRUNCATE deliveries, delivery_contents, quota_usage, suppressions, account_epochs`);
 });
 
 describe('the claim', () => {

@@ -31,8 +31,12 @@ export interface RunnerOptions {
   readonly onBatch?: (info: { projection: string; stream: string; position: number; count: number }) => void;
 }
 
+/** Creates the projection's tables if missing, under its lock (concurrent CREATE … IF NOT EXISTS can collide). */
 export async function ensureProjectionTables(db: Database | Transaction, p: Projection): Promise<void> {
-  for (const q of p.ddl) await db.query(q);
+  await db.tx(async (tx) => {
+    await tx.query(sql`SELECT pg_advisory_xact_lock(${p.lockKey})`);
+    for (const q of p.ddl) await tx.query(q);
+  });
 }
 
 async function checkpointOf(tx: Transaction, p: Projection, stream: string): Promise<number> {
@@ -47,6 +51,9 @@ async function checkpointOf(tx: Transaction, p: Projection, stream: string): Pro
  */
 export async function applyBatch(db: Database, p: Projection, stream: string, expected: number, batch: readonly StoredMessage[]): Promise<boolean> {
   return db.tx(async (tx) => {
+    // Rows and checkpoint commit together, and both are rebuilt from the log: a crash that
+    // loses the last commits only replays them. No need to wait for the WAL flush.
+    await tx.query(sql`SET LOCAL synchronous_commit = off`);
     await tx.query(sql`SELECT pg_advisory_xact_lock(${p.lockKey})`);
     const at = await checkpointOf(tx, p, stream);
     if (at !== expected) return false;

@@ -17,6 +17,7 @@ function compose(overrides: Partial<ComposeInput> = {}): { raw: string; result: 
   const raw = result.raw.toString('latin1');
   // Every line ends in CRLF, is ASCII, and fits SMTP's 998-octet limit.
   expect(raw).not.toMatch(/\r(?!\n)|(?<!\r)\n/);
+  // eslint-disable-next-line no-control-regex -- the point: only TAB, CR, LF and printable ASCII
   expect(raw).toMatch(/^[\x09\x0d\x0a\x20-\x7e]*$/);
   expect(raw.endsWith('\r\n')).toBe(true);
   for (const line of raw.split('\r\n')) expect(line.length).toBeLessThanOrEqual(998);

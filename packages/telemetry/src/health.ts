@@ -14,7 +14,8 @@ export async function startHealthServer(port: number, ready: () => Promise<boole
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
     if (path === '/readyz') {
-      ready()
+      // Fire and forget: a failing check answers 503, and the reply itself cannot reject.
+      void ready()
         .catch(() => false)
         .then((ok) => res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ready\n' : 'not ready\n'));
       return;

@@ -75,8 +75,8 @@ export class Platform {
       output.push(b.toString());
       if (output.length > 500) output.shift();
     };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     const svc: RunningService = {
       name,

@@ -49,7 +49,7 @@ async function run(command: string, args: string[], options: SpawnOptions): Prom
   tail.attach(child);
   const exit = await exitOf(child);
   if (exit.code !== 0) {
-    throw new Error(`${path.basename(command)} failed (${exit.error?.message ?? exit.code ?? exit.signal}):\n${tail}`);
+    throw new Error(`${path.basename(command)} failed (${exit.error?.message ?? exit.code ?? exit.signal}):\n${tail.toString()}`);
   }
 }
 

@@ -71,7 +71,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
   const waiters = new Waiters(transactions);
   const startedAt = new Map<string, number>();
   const timers = new Set<NodeJS.Timeout>();
-  const sink = { behavior: initialBehavior as SmtpSinkBehavior };
+  const sink = { behavior: initialBehavior };
 
   const reject = (
     stage: SmtpRejection['stage'],

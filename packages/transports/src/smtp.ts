@@ -1,6 +1,5 @@
-import { Readable } from 'node:stream';
-import SMTPConnection from 'nodemailer/lib/smtp-connection/index.js';
 import type { TlsMode } from '@postbus/contracts';
+import { SmtpProtocolError, SmtpWire, dataBlock, type Reply } from './smtp-client.js';
 
 export interface SmtpAccountSettings {
   readonly host: string;
@@ -54,18 +53,20 @@ const COMMAND_PHASE: Record<string, SmtpPhase> = {
 
 /**
  * One SMTP session for one account, reused from message to message: the seed's "one
- * worker, one session". Built on nodemailer's SMTPConnection directly, so nothing is
- * retried behind our back and we decide, before each MAIL FROM, whether we may still send.
+ * worker, one session". Our own small client (smtp-client.ts) so that nothing is retried
+ * behind our back, we decide before each MAIL FROM whether we may still send, and a message
+ * costs two writes: MAIL, RCPT and DATA pipelined (RFC 2920) where the server offers it, then
+ * the message with its final dot.
  */
 export class SmtpSession {
-  private conn: SMTPConnection | undefined;
-  private connecting: Promise<SMTPConnection> | undefined;
-  private broken: ((err: Error) => void) | undefined;
+  private wire: SmtpWire | undefined;
+  private connecting: Promise<SmtpWire> | undefined;
+  private capabilities = new Set<string>();
 
   constructor(private readonly settings: SmtpAccountSettings) {}
 
   get connected(): boolean {
-    return this.conn !== undefined;
+    return this.wire !== undefined && !this.wire.closed;
   }
 
   /**
@@ -73,120 +74,143 @@ export class SmtpSession {
    * login): false aborts with nothing sent (a lease that ran out, a stopping worker).
    */
   async send(envelope: { from: string; to: string[] }, raw: Buffer, mayStart: () => boolean = () => true): Promise<SmtpSendResult> {
-    const conn = await this.open();
+    const wire = await this.open();
     if (!mayStart()) throw new SmtpSendError('not allowed to start a transaction now', 'mail', 'no', undefined, undefined, 'ENOTSTARTED');
     let streaming = false;
-    const body = new Readable({
-      read() {
-        streaming = true; // the server answered 354: from here on it may keep the message
-        this.push(raw);
-        this.push(null);
-      },
-    });
     try {
-      const info = await new Promise<{ response?: string }>((resolve, reject) => {
-        this.broken = reject;
-        conn.send({ from: envelope.from, to: envelope.to }, body, (err, i) => (err ? reject(err) : resolve(i)));
-      });
-      const response = info.response ?? '250';
-      return { replyCode: Number(/^\d{3}/.exec(response)?.[0] ?? 250), response };
+      const head = `MAIL FROM:<${envelope.from}>\r\n`;
+      const rcpts = envelope.to.map((r) => `RCPT TO:<${r}>\r\n`);
+      let mail: Reply;
+      const rcptReplies: Reply[] = [];
+      let data: Reply | undefined;
+      if (this.capabilities.has('PIPELINING')) {
+        wire.write(head + rcpts.join('') + 'DATA\r\n');
+        mail = await wire.read('MAIL FROM');
+        for (let i = 0; i < rcpts.length; i++) rcptReplies.push(await wire.read('RCPT TO'));
+        data = await wire.read('DATA');
+      } else {
+        wire.write(head);
+        mail = await wire.read('MAIL FROM');
+        if (mail.code === 250) {
+          for (const r of rcpts) {
+            wire.write(r);
+            rcptReplies.push(await wire.read('RCPT TO'));
+          }
+          if (rcptReplies.every(ok)) data = await wire.command('DATA');
+        }
+      }
+      const refused = !ok(mail) ? { phase: 'mail' as const, reply: mail } : rcptReplies.find((r) => !ok(r)) ? { phase: 'rcpt' as const, reply: rcptReplies.find((r) => !ok(r))! } : undefined;
+      if (refused || !data || data.code !== 354) {
+        // A server that said 354 after refusing the envelope gets an empty, invalid transaction ended.
+        if (data?.code === 354) await wire.command('.', 'DATA');
+        const r = refused ?? { phase: 'data' as const, reply: data! };
+        throw new SmtpSendError('transaction refused', r.phase, 'no', r.reply.code, `${r.reply.code} ${r.reply.text}`);
+      }
+      streaming = true; // from here on the server may keep the message
+      wire.write(dataBlock(raw));
+      const final = await wire.read('DATA');
+      if (final.code !== 250) throw new SmtpSendError('message refused', 'message', 'no', final.code, `${final.code} ${final.text}`);
+      return { replyCode: final.code, response: `${final.code} ${final.text}`.slice(0, 1000) };
     } catch (err) {
       const e = toSendError(err, streaming);
-      if (e.phase === 'connect' || e.delivered === 'unknown' || !(await this.reset())) this.close();
+      if (e.delivered === 'unknown' || e.replyCode === undefined || e.replyCode === 421 || !(await this.reset())) this.close();
       throw e;
-    } finally {
-      this.broken = undefined;
     }
   }
 
   close(): void {
-    const c = this.conn;
-    this.conn = undefined;
+    this.wire?.close();
+    this.wire = undefined;
     this.connecting = undefined;
-    c?.removeAllListeners();
-    c?.on('error', () => undefined);
-    c?.close();
   }
 
   private async reset(): Promise<boolean> {
-    const c = this.conn;
-    if (!c) return false;
-    return new Promise((resolve) => c.reset((err) => resolve(!err)));
+    try {
+      return (await this.wire?.command('RSET'))?.code === 250;
+    } catch {
+      return false;
+    }
   }
 
-  private open(): Promise<SMTPConnection> {
-    if (this.conn) return Promise.resolve(this.conn);
+  private open(): Promise<SmtpWire> {
+    if (this.wire && !this.wire.closed) return Promise.resolve(this.wire);
     this.connecting ??= this.connect().finally(() => (this.connecting = undefined));
     return this.connecting;
   }
 
-  private async connect(): Promise<SMTPConnection> {
+  private async connect(): Promise<SmtpWire> {
     const s = this.settings;
-    const timeout = s.timeoutMs ?? 60_000;
-    const conn = new SMTPConnection({
-      host: s.host,
-      port: s.port,
-      secure: s.tls === 'implicit',
-      requireTLS: s.tls === 'starttls',
-      ignoreTLS: s.tls === 'none',
-      name: s.clientName,
-      connectionTimeout: timeout,
-      greetingTimeout: timeout,
-      socketTimeout: timeout,
-      logger: false,
-      debug: false,
-      tls: { rejectUnauthorized: s.rejectUnauthorized ?? true },
-    });
-    // Connection-level failures arrive as events, not through the send callback.
-    conn.on('error', (err: Error) => {
-      this.broken?.(err);
-      if (this.conn === conn) this.conn = undefined;
-    });
-    conn.on('end', () => {
-      this.broken?.(Object.assign(new Error('connection closed'), { code: 'ECONNECTION', command: 'CONN' }));
-      if (this.conn === conn) this.conn = undefined;
-    });
+    const name = s.clientName ?? 'localhost';
+    let wire: SmtpWire | undefined;
     try {
-      await new Promise<void>((resolve, reject) => {
-        this.broken = reject;
-        conn.connect((err?: Error) => (err ? reject(err) : resolve()));
+      wire = await SmtpWire.open({
+        host: s.host,
+        port: s.port,
+        implicitTls: s.tls === 'implicit',
+        timeoutMs: s.timeoutMs ?? 60_000,
+        rejectUnauthorized: s.rejectUnauthorized ?? true,
       });
-      if (s.user) {
-        await new Promise<void>((resolve, reject) => {
-          this.broken = reject;
-          conn.login({ user: s.user, pass: s.password }, (err) => (err ? reject(err) : resolve()));
-        });
+      const greeting = await wire.read('CONN');
+      if (greeting.code !== 220) throw new SmtpProtocolError('greeting refused', 'EHLO', greeting);
+      let caps = await ehlo(wire, name);
+      if (s.tls === 'starttls') {
+        if (!caps.has('STARTTLS')) throw new SmtpProtocolError('the server does not offer STARTTLS', 'STARTTLS', undefined, 'ETLS');
+        const r = await wire.command('STARTTLS');
+        if (r.code !== 220) throw new SmtpProtocolError('STARTTLS refused', 'STARTTLS', r, 'ETLS');
+        await wire.upgrade(s.host);
+        caps = await ehlo(wire, name);
       }
+      if (s.user) await login(wire, caps, s.user, s.password);
+      this.capabilities = caps;
+      this.wire = wire;
+      return wire;
     } catch (err) {
-      conn.removeAllListeners();
-      conn.on('error', () => undefined);
-      conn.close();
+      wire?.close();
       throw toSendError(err, false);
-    } finally {
-      this.broken = undefined;
     }
-    // Commands and the message's last line are small writes: without TCP_NODELAY, Nagle's
-    // algorithm and the server's delayed ACK cost about 40 ms per message.
-    (conn as unknown as { _socket?: { setNoDelay?: (v: boolean) => void } })._socket?.setNoDelay?.(true);
-    this.conn = conn;
-    return conn;
   }
 }
 
+const ok = (r: Reply) => r.code === 250 || r.code === 251;
+
+async function ehlo(wire: SmtpWire, name: string): Promise<Set<string>> {
+  const r = await wire.command(`EHLO ${name}`, 'EHLO');
+  if (r.code === 250) return new Set(r.text.split('\n').slice(1).map((l) => l.trim().toUpperCase()).flatMap((l) => [l, l.split(' ')[0]!]));
+  const h = await wire.command(`HELO ${name}`, 'HELO');
+  if (h.code !== 250) throw new SmtpProtocolError('HELO refused', 'EHLO', h);
+  return new Set();
+}
+
+/** AUTH PLAIN, or LOGIN where PLAIN is not offered. Errors carry the server's reply, never the credentials. */
+async function login(wire: SmtpWire, caps: Set<string>, user: string, password: string): Promise<void> {
+  const mechanisms = new Set([...caps].filter((c) => c.startsWith('AUTH ') || c.startsWith('AUTH=')).flatMap((c) => c.slice(5).split(' ')));
+  const b64 = (v: string) => Buffer.from(v, 'utf8').toString('base64');
+  let r: Reply;
+  if (mechanisms.has('PLAIN') || !mechanisms.has('LOGIN')) {
+    r = await wire.command(`AUTH PLAIN ${b64(`\u0000${user}\u0000${password}`)}`, 'AUTH PLAIN');
+  } else {
+    r = await wire.command('AUTH LOGIN', 'AUTH LOGIN');
+    if (r.code === 334) r = await wire.command(b64(user), 'AUTH LOGIN');
+    if (r.code === 334) r = await wire.command(b64(password), 'AUTH LOGIN');
+  }
+  // 235 is the standard answer; like nodemailer, accept any 2xx (some sinks answer 250).
+  if (r.code < 200 || r.code > 299) throw new SmtpProtocolError('authentication failed', 'AUTH', r, 'EAUTH');
+}
+
 function toSendError(err: unknown, streaming: boolean): SmtpSendError {
-  const e = err as { message?: string; code?: string; command?: string; responseCode?: number; response?: string };
+  if (err instanceof SmtpSendError) return err;
+  const e = err as { message?: string; command?: string; reply?: Reply; errorCode?: string; code?: string };
   const command = e.command ?? '';
   let phase: SmtpPhase = COMMAND_PHASE[command] ?? (command.startsWith('AUTH') ? 'auth' : 'connect');
   if (streaming) phase = 'message';
   // Without a reply after the message began, we cannot know whether the server kept it.
-  const delivered = streaming && !e.responseCode ? 'unknown' : 'no';
-  const response = e.response ? String(e.response).slice(0, 1000) : undefined;
+  const delivered = streaming && !e.reply ? 'unknown' : 'no';
   return new SmtpSendError(
     (e.message ?? 'smtp error').replace(/\s+/g, ' ').slice(0, 300),
     phase,
     delivered,
-    e.responseCode || undefined,
-    response,
-    e.code,
+    e.reply?.code,
+    e.reply ? `${e.reply.code} ${e.reply.text}`.slice(0, 1000) : undefined,
+    e.errorCode ?? e.code,
   );
 }

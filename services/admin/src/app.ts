@@ -22,6 +22,7 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
 
   const app = Fastify({
     // The telemetry logger redacts authorization headers and secret-looking fields; bodies are never logged.
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- not a no-op: it pins Fastify's logger generic, which buildAdmin's return type needs
     loggerInstance: deps.log as FastifyBaseLogger,
     bodyLimit: LIMITS.bodyBytes,
     trustProxy: false,

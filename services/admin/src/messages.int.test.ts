@@ -143,10 +143,10 @@ describe('GET /v1/messages/:id', () => {
   const requestedAt = new Date('2030-01-02T03:04:05.000Z');
   const insertDelivery = (id: string) =>
     h.db.query(sql`
-      INSERT INTO deliveries (message_id, state, kind, account_id, campaign_id, recipient, content, assignment, attempt,
+      INSERT INTO deliveries (message_id, state, kind, account_id, campaign_id, recipient, subject, assignment, attempt,
                               requested_at, requested_by, assigned_at, expires_at)
       VALUES (${id}, 'assigned', 'bulk', ${accountId}, 'spring', 'reader@example.org',
-              ${JSON.stringify({ to: 'reader@example.org', subject: 'Hello' })}::jsonb, 1, 1,
+              'Hello', 1, 1,
               ${requestedAt}, 'admin', ${requestedAt}, ${new Date('2030-01-05T03:04:05.000Z')})`);
 
   it('answers from the ledger, with an empty timeline while send_logs does not exist', async () => {

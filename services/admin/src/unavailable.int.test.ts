@@ -48,7 +48,7 @@ describe('JetStream refuses the publish', () => {
     const bus = await connectBus({ servers: [sharedNatsUrl()], name: 'admin-test-full', namespace: ns });
     const requests = streamSpecs(ns).find((s) => s.base === 'REQUESTS')!;
     try {
-      await bus.jsm.streams.add({ name: requests.name, subjects: [...requests.subjects], max_msgs: 1, discard: 'new' as never });
+      await bus.jsm.streams.add({ name: requests.name, subjects: [...requests.subjects], max_msgs: 1, discard: 'new' });
       const app = await h.variant({ bus });
       expect((await message(app, {}, validMessage({ kind: 'transactional' }))).statusCode).toBe(202);
       expect503(await message(app, {}, validMessage({ kind: 'transactional' })), 'log_full');

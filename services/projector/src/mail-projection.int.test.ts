@@ -1,5 +1,5 @@
 import { connectBus, deleteStreams, ensureStreams, publishEvent, streamReader, type Bus } from '@postbus/bus';
-import { encodeEvent, streamName, streamSpecs, type PostbusEvent, type StoredMessage } from '@postbus/contracts';
+import { encodeEvent, streamSpecs, type PostbusEvent, type StoredMessage } from '@postbus/contracts';
 import { applyBatch, connectDatabase, ensureProjectionTables, migrate, rebuildProjection, sql, type Database } from '@postbus/db';
 import { createTestDatabase, sharedNatsUrl, testNamespace, waitFor, type TestDatabase } from '@postbus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -37,8 +37,8 @@ const publish = async (...events: PostbusEvent[]) => {
 };
 
 async function seedPrimaryTables(): Promise<void> {
-  await db.query(sql`INSERT INTO deliveries (message_id, state, kind, recipient, content, requested_at, requested_by, expires_at)
-                     VALUES (${ids.message()}, 'waiting', 'bulk', 'x@y.example', '{}', now(), 'test', now() + interval '1 day')`);
+  await db.query(sql`INSERT INTO deliveries (message_id, state, kind, recipient, subject, requested_at, requested_by, expires_at)
+                     VALUES (${ids.message()}, 'waiting', 'bulk', 'x@y.example', 'Hi', now(), 'test', now() + interval '1 day')`);
   await db.query(sql`INSERT INTO suppressions (address_hash, address, reason, source) VALUES (sha256('x@y.example'), 'x@y.example', 'unsubscribed', 'test')`);
   await db.query(sql`INSERT INTO secrets (id, kind, key_id, ciphertext) VALUES (${ids.secret()}, 'smtp_password', 'k1', 'opaque')`);
 }

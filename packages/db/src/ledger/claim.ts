@@ -126,7 +126,7 @@ export async function claimBatch(db: Database, input: ClaimInput): Promise<Claim
   return db.tx(async (tx) => {
     await lockEpoch(tx, accountId, epoch, 'update');
     const rows = await tx.query(sql`
-      SELECT message_id, state, account_id, assignment, attempt, claim_epoch, kind, campaign_id, recipient, content,
+      SELECT message_id, state, account_id, assignment, attempt, claim_epoch, kind, campaign_id, recipient,
              send_failures, expires_at, sending_at, outcome_at, reason, reply_code, reply, header_message_id
       FROM deliveries WHERE message_id = ANY(${items.map((i) => i.messageId)}::text[]) FOR UPDATE`);
     const byId = new Map(rows.map((r) => [r.message_id as string, r]));
@@ -168,6 +168,13 @@ export async function claimBatch(db: Database, input: ClaimInput): Promise<Claim
     const nextAttemptAt = new Date(now.getTime() + (input.deferFor ?? 60_000));
     const deferred = allowed.slice(toClaim.length).map((c) => ({ ...ref(c), nextAttemptAt }));
     await setStates(tx, toClaim.map((c) => c.message_id), sql`state = 'claimed', claim_epoch = ${epoch}, claimed_at = ${now}`);
+    const contents = toClaim.length
+      ? new Map(
+          (await tx.query(sql`SELECT message_id, content FROM delivery_contents WHERE message_id = ANY(${toClaim.map((c) => c.message_id)}::text[])`)).map(
+            (r) => [r.message_id as string, r.content as ClaimedMessage['content']],
+          ),
+        )
+      : new Map<string, ClaimedMessage['content']>();
     await setStates(tx, suppressed.map((s) => s.messageId), sql`state = 'suppressed', outcome_at = ${now}, reason = 'suppressed'`);
     await setStates(tx, expired.map((s) => s.messageId), sql`state = 'expired', outcome_at = ${now}, reason = 'expired'`);
     await setStates(tx, deferred.map((s) => s.messageId), sql`state = 'retry_wait', next_attempt_at = ${nextAttemptAt}, reason = 'limit_reached'`);
@@ -179,7 +186,7 @@ export async function claimBatch(db: Database, input: ClaimInput): Promise<Claim
         kind: c.kind,
         campaignId: c.campaign_id,
         recipient: c.recipient,
-        content: c.content,
+        content: contents.get(c.message_id)!,
         sendFailures: c.send_failures,
       })),
       suppressed,

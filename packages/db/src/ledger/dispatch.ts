@@ -10,19 +10,27 @@ import type { AccountUsage, Assignment, NewDelivery } from './types.js';
 export async function insertDeliveries(tx: Transaction, rows: readonly NewDelivery[], now: Date): Promise<Set<string>> {
   if (rows.length === 0) return new Set();
   const inserted = await tx.query(sql`
-    INSERT INTO deliveries (message_id, state, kind, pinned_account_id, account_id, campaign_id, recipient, content,
-                            assignment, attempt, requested_at, requested_by, assigned_at, expires_at)
-    SELECT m, CASE WHEN a IS NULL THEN 'waiting' ELSE 'assigned' END, k, p, a, c, r, ct::jsonb,
-           CASE WHEN a IS NULL THEN 0 ELSE 1 END, CASE WHEN a IS NULL THEN 0 ELSE 1 END, ra, rb,
-           CASE WHEN a IS NULL THEN NULL ELSE ${now}::timestamptz END, ex
-    FROM unnest(${rows.map((r) => r.messageId)}::text[], ${rows.map((r) => r.kind)}::text[],
+    WITH t AS (
+      SELECT * FROM unnest(${rows.map((r) => r.messageId)}::text[], ${rows.map((r) => r.kind)}::text[],
                 ${rows.map((r) => r.pinnedAccountId)}::text[], ${rows.map((r) => r.accountId)}::text[],
                 ${rows.map((r) => r.campaignId)}::text[], ${rows.map((r) => r.recipient)}::text[],
-                ${rows.map((r) => JSON.stringify(r.content))}::text[], ${rows.map((r) => r.requestedAt)}::timestamptz[],
-                ${rows.map((r) => r.requestedBy)}::text[], ${rows.map((r) => r.expiresAt)}::timestamptz[])
-      AS t(m, k, p, a, c, r, ct, ra, rb, ex)
-    ON CONFLICT (message_id) DO NOTHING
-    RETURNING message_id`);
+                ${rows.map((r) => r.content.subject)}::text[], ${rows.map((r) => JSON.stringify(r.content))}::text[],
+                ${rows.map((r) => r.requestedAt)}::timestamptz[], ${rows.map((r) => r.requestedBy)}::text[],
+                ${rows.map((r) => r.expiresAt)}::timestamptz[])
+        AS t(m, k, p, a, c, r, s, ct, ra, rb, ex)
+    ), ins AS (
+      INSERT INTO deliveries (message_id, state, kind, pinned_account_id, account_id, campaign_id, recipient, subject,
+                              assignment, attempt, requested_at, requested_by, assigned_at, expires_at)
+      SELECT m, CASE WHEN a IS NULL THEN 'waiting' ELSE 'assigned' END, k, p, a, c, r, s,
+             CASE WHEN a IS NULL THEN 0 ELSE 1 END, CASE WHEN a IS NULL THEN 0 ELSE 1 END, ra, rb,
+             CASE WHEN a IS NULL THEN NULL ELSE ${now}::timestamptz END, ex
+      FROM t
+      ON CONFLICT (message_id) DO NOTHING
+      RETURNING message_id
+    ), contents AS (
+      INSERT INTO delivery_contents (message_id, content) SELECT t.m, t.ct::jsonb FROM t JOIN ins ON ins.message_id = t.m
+    )
+    SELECT message_id FROM ins`);
   return new Set(inserted.map((r) => r.message_id as string));
 }
 
@@ -30,7 +38,7 @@ export async function insertDeliveries(tx: Transaction, rows: readonly NewDelive
 export async function currentAssignments(db: Queryable, messageIds: readonly string[]): Promise<Map<string, { state: string } & Assignment>> {
   if (messageIds.length === 0) return new Map();
   const rows = await db.query(sql`
-    SELECT message_id, state, account_id, assignment, attempt, kind, recipient, content->>'subject' AS subject, campaign_id, requested_at
+    SELECT message_id, state, account_id, assignment, attempt, kind, recipient, subject, campaign_id, requested_at
     FROM deliveries WHERE message_id = ANY(${messageIds}::text[])`);
   return new Map(rows.map((r) => [r.message_id as string, { state: r.state as string, ...toAssignment(r) }]));
 }
@@ -69,7 +77,7 @@ export interface WaitingRow {
 
 export async function lockWaiting(tx: Transaction, limit: number): Promise<WaitingRow[]> {
   const rows = await tx.query(sql`
-    SELECT message_id, kind, pinned_account_id, recipient, content->>'subject' AS subject, campaign_id, requested_at
+    SELECT message_id, kind, pinned_account_id, recipient, subject, campaign_id, requested_at
     FROM deliveries WHERE state = 'waiting' ORDER BY requested_at, message_id LIMIT ${limit} FOR UPDATE SKIP LOCKED`);
   return rows.map((r) => ({
     messageId: r.message_id,
@@ -89,7 +97,7 @@ export async function assignWaiting(tx: Transaction, pairs: ReadonlyArray<{ mess
                             assigned_at = ${now}, updated_at = now()
     FROM unnest(${pairs.map((p) => p.messageId)}::text[], ${pairs.map((p) => p.accountId)}::text[]) AS t(m, a)
     WHERE d.message_id = t.m AND d.state = 'waiting'
-    RETURNING d.message_id, d.account_id, d.assignment, d.attempt, d.kind, d.recipient, d.content->>'subject' AS subject, d.campaign_id, d.requested_at`);
+    RETURNING d.message_id, d.account_id, d.assignment, d.attempt, d.kind, d.recipient, d.subject, d.campaign_id, d.requested_at`);
   return rows.map(toAssignment);
 }
 
@@ -100,7 +108,7 @@ export async function takeDueRetries(tx: Transaction, now: Date, limit: number):
                             next_attempt_at = NULL, updated_at = now()
     WHERE d.message_id IN (SELECT message_id FROM deliveries WHERE state = 'retry_wait' AND next_attempt_at <= ${now}
                            ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-    RETURNING d.message_id, d.account_id, d.assignment, d.attempt, d.kind, d.recipient, d.content->>'subject' AS subject, d.campaign_id, d.requested_at`);
+    RETURNING d.message_id, d.account_id, d.assignment, d.attempt, d.kind, d.recipient, d.subject, d.campaign_id, d.requested_at`);
   return rows.map(toAssignment);
 }
 
@@ -128,7 +136,7 @@ export async function assignedCounts(db: Queryable, olderThan: Date): Promise<Ma
 
 export async function assignedOf(db: Queryable, accountId: string, limit: number): Promise<Assignment[]> {
   const rows = await db.query(sql`
-    SELECT message_id, account_id, assignment, attempt, kind, recipient, content->>'subject' AS subject, campaign_id, requested_at
+    SELECT message_id, account_id, assignment, attempt, kind, recipient, subject, campaign_id, requested_at
     FROM deliveries WHERE state = 'assigned' AND account_id = ${accountId} ORDER BY assigned_at LIMIT ${limit}`);
   return rows.map(toAssignment);
 }

@@ -13,7 +13,6 @@ export async function readMessageStatus(db: Queryable, messageId: string): Promi
   return withDatabase(async () => {
     const row = await deliveries(db).findOne({ message_id: messageId });
     if (!row) return undefined;
-    const content = (row.content ?? {}) as { subject?: unknown };
     return {
       id: row.message_id,
       state: row.state,
@@ -21,7 +20,7 @@ export async function readMessageStatus(db: Queryable, messageId: string): Promi
       accountId: row.account_id,
       campaignId: row.campaign_id,
       to: row.recipient,
-      subject: typeof content.subject === 'string' ? content.subject : '',
+      subject: row.subject,
       attempt: row.attempt,
       assignment: row.assignment,
       sendFailures: row.send_failures,

@@ -52,6 +52,7 @@ export const IdempotencyHeaders = Type.Object({
   'idempotency-key': Type.Optional(Type.String({ pattern: LIMITS.idempotencyKeyPattern })),
 });
 
+// eslint-disable-next-line @typescript-eslint/no-duplicate-type-constituents -- both ids are TString today; the union names which schemas fit
 export const IdParam = <T extends typeof MessageId | typeof AccountId>(id: T) => Type.Object({ id });
 
 export const TimelineEntry = Type.Object({

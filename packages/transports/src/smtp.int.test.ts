@@ -1,0 +1,102 @@
+import net from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startSmtpSink, type SmtpSink } from '@postbus/testing';
+import { SmtpSendError, SmtpSession } from './smtp.js';
+import { dataBlock } from './smtp-client.js';
+
+const raw = (id: string, body = 'Hello.\r\n') => Buffer.from(`From: a@sender.test\r\nTo: b@receiver.test\r\nSubject: t\r\nMessage-ID: <${id}@sender.test>\r\n\r\n${body}`);
+const envelope = { from: 'a@sender.test', to: ['b@receiver.test'] };
+
+describe('SmtpSession against a real SMTP server', () => {
+  let sink: SmtpSink;
+  beforeAll(async () => {
+    sink = await startSmtpSink({
+      auth: { alice: 'right password' },
+      onRcpt: (addr) => (addr.startsWith('unknown') ? { code: 550, message: '5.1.1 User unknown' } : addr.startsWith('grey') ? { code: 451, message: '4.7.1 Try later' } : undefined),
+      onData: (tx) => (tx.raw.includes('SPAM') ? { code: 554, message: '5.7.1 Rejected as spam' } : undefined),
+    });
+  });
+  afterAll(async () => {
+    await sink.close();
+  });
+  const session = (password = 'right password') => new SmtpSession({ host: '127.0.0.1', port: sink.port, tls: 'none', user: 'alice', password, timeoutMs: 5_000 });
+
+  it('sends several messages over one session, as the authenticated user', async () => {
+    const s = session();
+    for (let i = 0; i < 5; i++) expect((await s.send(envelope, raw(`m${i}`))).replyCode).toBe(250);
+    s.close();
+    const mine = sink.transactions.filter((t) => t.messageId?.startsWith('<m'));
+    expect(mine.map((t) => t.user)).toEqual(['alice', 'alice', 'alice', 'alice', 'alice']);
+    expect(new Set(mine.map((t) => t.sessionId)).size).toBe(1);
+  });
+
+  it('keeps a message whose lines start with a dot intact', async () => {
+    const s = session();
+    await s.send(envelope, raw('dots', '.leading dot\r\n..two\r\n.\r\nend\r\n'));
+    s.close();
+    const t = sink.transactions.find((x) => x.messageId === '<dots@sender.test>')!;
+    expect(t.raw.toString()).toContain('\r\n.leading dot\r\n..two\r\n.\r\nend\r\n');
+  });
+
+  it('reports a refused password as an auth failure with the reply, never the password', async () => {
+    const err = (await session('wrong secret').send(envelope, raw('x')).catch((e: unknown) => e)) as SmtpSendError;
+    expect(err).toBeInstanceOf(SmtpSendError);
+    expect(err).toMatchObject({ phase: 'auth', replyCode: 535, delivered: 'no' });
+    expect(JSON.stringify({ ...err, message: err.message })).not.toContain('wrong secret');
+  });
+
+  it('reports recipient and content refusals, and the session stays usable', async () => {
+    const s = session();
+    await expect(s.send({ ...envelope, to: ['unknown@receiver.test'] }, raw('u'))).rejects.toMatchObject({ phase: 'rcpt', replyCode: 550, delivered: 'no' });
+    await expect(s.send({ ...envelope, to: ['grey@receiver.test'] }, raw('g'))).rejects.toMatchObject({ phase: 'rcpt', replyCode: 451 });
+    await expect(s.send(envelope, raw('s', 'SPAM\r\n'))).rejects.toMatchObject({ phase: 'message', replyCode: 554, delivered: 'no' });
+    expect((await s.send(envelope, raw('after'))).replyCode).toBe(250);
+    s.close();
+  });
+
+  it('does not start a transaction when it may not', async () => {
+    const s = session();
+    await expect(s.send(envelope, raw('no'), () => false)).rejects.toMatchObject({ errorCode: 'ENOTSTARTED', delivered: 'no' });
+    s.close();
+    expect(sink.transactions.some((t) => t.messageId === '<no@sender.test>')).toBe(false);
+  });
+
+  it('reports an unreachable server as a connection failure', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const srv = net.createServer().listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as net.AddressInfo).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    const s = new SmtpSession({ host: '127.0.0.1', port, tls: 'none', user: '', password: '', timeoutMs: 2_000 });
+    await expect(s.send(envelope, raw('x'))).rejects.toMatchObject({ phase: 'connect', errorCode: 'ECONNREFUSED', delivered: 'no' });
+  });
+});
+
+describe('a connection lost after the message began', () => {
+  it('is reported as delivered: unknown (the uncertain window)', async () => {
+    // A server that reads the whole message and then hangs up without a reply.
+    const server = net.createServer((c) => {
+      c.write('220 hi\r\n');
+      let buf = '';
+      c.on('data', (d) => {
+        buf += d.toString();
+        if (buf.endsWith('EHLO localhost\r\n')) c.write('250-hi\r\n250 PIPELINING\r\n');
+        if (buf.includes('DATA\r\n') && !buf.includes('\r\n.\r\n') && buf.endsWith('DATA\r\n')) c.write('250 ok\r\n250 ok\r\n354 go\r\n');
+        if (buf.endsWith('\r\n.\r\n')) c.destroy();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    const s = new SmtpSession({ host: '127.0.0.1', port, tls: 'none', user: '', password: '', timeoutMs: 2_000 });
+    await expect(s.send(envelope, raw('lost'))).rejects.toMatchObject({ phase: 'message', delivered: 'unknown' });
+    server.close();
+  });
+});
+
+describe('dataBlock', () => {
+  it('dot-stuffs and terminates', () => {
+    expect(dataBlock(Buffer.from('.a\r\nb\r\n.\r\n')).toString()).toBe('..a\r\nb\r\n..\r\n.\r\n');
+    expect(dataBlock(Buffer.from('x')).toString()).toBe('x\r\n.\r\n');
+  });
+});
