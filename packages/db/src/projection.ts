@@ -27,6 +27,8 @@ export interface RunnerLog {
 export interface RunnerOptions {
   readonly batchSize?: number;
   readonly waitMs?: number;
+  /** When a batch comes back small, wait this long for more: fewer, larger transactions under load. */
+  readonly lingerMs?: number;
   readonly log: RunnerLog;
   readonly onBatch?: (info: { projection: string; stream: string; position: number; count: number }) => void;
 }
@@ -75,14 +77,19 @@ export async function runProjection(db: Database, reader: StreamReader, p: Proje
 async function followStream(db: Database, reader: StreamReader, p: Projection, stream: string, signal: AbortSignal, opts: RunnerOptions): Promise<void> {
   const batchSize = opts.batchSize ?? 500;
   const waitMs = opts.waitMs ?? 1_000;
+  const lingerMs = opts.lingerMs ?? 25;
   while (!signal.aborted) {
     let cursor: StreamCursor | undefined;
     try {
       let position = await db.tx((tx) => checkpointOf(tx, p, stream));
       cursor = await reader.open(stream, position + 1);
       while (!signal.aborted) {
-        const batch = await cursor.next(batchSize, waitMs);
+        let batch = await cursor.next(batchSize, waitMs);
         if (batch.length === 0) continue;
+        if (batch.length < batchSize / 2 && lingerMs > 0) {
+          await sleep(lingerMs, signal);
+          batch = batch.concat(await cursor.next(batchSize - batch.length, 0));
+        }
         if (!(await applyBatch(db, p, stream, position, batch))) {
           opts.log.info({ projection: p.name, stream }, 'checkpoint moved (rebuild or another writer): repositioning');
           break;

@@ -124,7 +124,7 @@ export async function claimBatch(db: Database, input: ClaimInput): Promise<Claim
   const { accountId, epoch, items, now } = input;
   const clock = input.clock ?? (() => new Date());
   return db.tx(async (tx) => {
-    await lockEpoch(tx, accountId, epoch, 'update');
+    await lockEpoch(tx, accountId, epoch);
     const rows = await tx.query(sql`
       SELECT message_id, state, account_id, assignment, attempt, claim_epoch, kind, campaign_id, recipient,
              send_failures, expires_at, sending_at, outcome_at, reason, reply_code, reply, header_message_id
@@ -216,11 +216,9 @@ async function roomOf(tx: Transaction, accountId: string, dailyLimit: number, no
   return dailyLimit - Math.max(u!.today, u!.rolling) - u!.in_flight;
 }
 
-export async function lockEpoch(tx: Transaction, accountId: string, epoch: number, mode: 'share' | 'update'): Promise<void> {
-  const [row] =
-    mode === 'update'
-      ? await tx.query(sql`SELECT epoch FROM account_epochs WHERE account_id = ${accountId} FOR UPDATE`)
-      : await tx.query(sql`SELECT epoch FROM account_epochs WHERE account_id = ${accountId} FOR SHARE`);
+/** Serialises the account's claims with its epoch bumps, and refuses a stale epoch. */
+export async function lockEpoch(tx: Transaction, accountId: string, epoch: number): Promise<void> {
+  const [row] = await tx.query(sql`SELECT epoch FROM account_epochs WHERE account_id = ${accountId} FOR UPDATE`);
   if (!row || row.epoch !== epoch) throw new StaleEpochError(accountId, epoch, row?.epoch);
 }
 

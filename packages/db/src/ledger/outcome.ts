@@ -39,12 +39,14 @@ export interface AdvanceResult {
  * One statement per message sent: the previous message's outcome and the next message's
  * `sending` mark, in one autocommit round trip (this runs once per email). The outcome is
  * written even by a worker whose epoch has passed (it knows what the server answered); the
- * mark is refused to it: the epoch row is read FOR SHARE, so a concurrent epoch bump either
- * waits for this statement or is seen by it.
+ * mark is refused to it. The fence is the message row itself: a new epoch's recovery resets
+ * every `claimed` row in the same transaction as the bump, so this UPDATE either finds the row
+ * no longer `claimed` (after waiting for the recovery's row lock) or turns it `sending` first,
+ * and the recovery then records it `uncertain`. The epoch read is a second guard.
  */
 export async function advance(db: Database, input: AdvanceInput): Promise<AdvanceResult> {
   const { accountId, epoch, now, outcome: o, next } = input;
-  const parts: SQLQuery[] = [sql`ep AS (SELECT epoch FROM account_epochs WHERE account_id = ${accountId} FOR SHARE)`];
+  const parts: SQLQuery[] = [sql`ep AS (SELECT epoch FROM account_epochs WHERE account_id = ${accountId})`];
   if (o) {
     parts.push(sql`prev AS (SELECT message_id, state AS prev_state FROM deliveries
                     WHERE message_id = ${o.messageId} AND claim_epoch = ${epoch} AND state IN ('sending', 'uncertain') FOR UPDATE)`);
