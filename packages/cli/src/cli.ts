@@ -119,7 +119,7 @@ export async function runCli(argv: readonly string[], io: CliIo, table: readonly
     args: { positionals: parsed.positionals.slice(command.path.length), flags: parsed.flags },
     config: () => (config ??= loadConfig(io.env)),
     ns: () => ({ prefix: ctx.config().namespace }),
-    log: () => (log ??= createLogger({ service: 'postbus-cli', level: ctx.config().logLevel, destination: io.stderr as { write(msg: string): void } })),
+    log: () => (log ??= createLogger({ service: 'postbus-cli', level: ctx.config().logLevel, destination: io.stderr })),
     db: () => {
       if (!db) {
         const made = connectDatabase({ url: ctx.config().databaseUrl, applicationName: 'postbus-cli', poolSize: 2 });
