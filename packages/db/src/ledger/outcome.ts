@@ -1,4 +1,4 @@
-import { sql, type SQLQuery } from '@databases/pg';
+import { sql } from '@databases/pg';
 import type { Database } from '../connect.js';
 
 export type Outcome =
@@ -36,8 +36,8 @@ export interface AdvanceResult {
 }
 
 /**
- * One statement per message sent: the previous message's outcome and the next message's
- * `sending` mark, in one autocommit round trip (this runs once per email). The outcome is
+ * One call per message sent (`ledger_advance`, migrations/0002): the previous message's
+ * outcome and the next message's `sending` mark, in one autocommit round trip. The outcome is
  * written even by a worker whose epoch has passed (it knows what the server answered); the
  * mark is refused to it. The fence is the message row itself: a new epoch's recovery resets
  * every `claimed` row in the same transaction as the bump, so this UPDATE either finds the row
@@ -46,54 +46,15 @@ export interface AdvanceResult {
  */
 export async function advance(db: Database, input: AdvanceInput): Promise<AdvanceResult> {
   const { accountId, epoch, now, outcome: o, next } = input;
-  const parts: SQLQuery[] = [sql`ep AS (SELECT epoch FROM account_epochs WHERE account_id = ${accountId})`];
-  if (o) {
-    parts.push(sql`prev AS (SELECT message_id, state AS prev_state FROM deliveries
-                    WHERE message_id = ${o.messageId} AND claim_epoch = ${epoch} AND state IN ('sending', 'uncertain') FOR UPDATE)`);
-    parts.push(sql`outcome AS (${outcomeUpdate(o, now)})`);
-    if (o.kind === 'sent' || o.kind === 'uncertain') {
-      // Counted against the limit only when this write is the one that settles it.
-      parts.push(sql`quota AS (INSERT INTO quota_usage (account_id, minute, sent)
-                     SELECT ${accountId}, date_trunc('minute', ${now}::timestamptz), count(*) FROM outcome WHERE prev_state = 'sending' HAVING count(*) > 0
-                     ON CONFLICT (account_id, minute) DO UPDATE SET sent = quota_usage.sent + EXCLUDED.sent)`);
-    }
-  }
-  if (next) {
-    parts.push(sql`mark AS (UPDATE deliveries SET state = 'sending', sending_at = ${now}, updated_at = now()
-                    WHERE message_id = ${next} AND state = 'claimed' AND claim_epoch = ${epoch}
-                      AND EXISTS (SELECT 1 FROM ep WHERE epoch = ${epoch}) RETURNING 1)`);
-  }
-  const [row] = await db.query(sql`WITH ${sql.join(parts, sql`, `)}
-    SELECT ${o ? sql`(SELECT count(*) FROM outcome)::int` : sql`0`} AS recorded,
-           ${next ? sql`(SELECT count(*) FROM mark)::int` : sql`0`} AS marked,
-           (SELECT epoch FROM ep) AS epoch`);
-  const stale = row?.epoch !== epoch;
-  return { recorded: (row?.recorded ?? 0) > 0, marked: !stale && (row?.marked ?? 0) > 0, stale: next ? stale : false };
-}
-
-/** The outcome as an UPDATE … FROM prev (the row as the worker left it), returning prev_state. */
-function outcomeUpdate(o: Outcome, now: Date): SQLQuery {
-  const reply = sql`reply_code = ${'replyCode' in o ? (o.replyCode ?? null) : null}, reply = ${'reply' in o ? (o.reply ?? null) : null}`;
-  switch (o.kind) {
-    case 'sent':
-      return sql`UPDATE deliveries d SET state = 'sent', outcome_at = ${now}, reason = NULL, ${reply},
-                   header_message_id = ${o.headerMessageId}, updated_at = now()
-                 FROM prev WHERE d.message_id = prev.message_id RETURNING prev.prev_state`;
-    case 'uncertain':
-      return sql`UPDATE deliveries d SET state = 'uncertain', outcome_at = ${now}, reason = ${o.reason}, updated_at = now()
-                 FROM prev WHERE d.message_id = prev.message_id AND prev.prev_state = 'sending' RETURNING prev.prev_state`;
-    case 'retry':
-      return sql`UPDATE deliveries d SET state = 'retry_wait', next_attempt_at = ${o.nextAttemptAt}, reason = ${o.reason},
-                   send_failures = d.send_failures + ${o.consumed ? 1 : 0}, ${reply}, claim_epoch = NULL, updated_at = now()
-                 FROM prev WHERE d.message_id = prev.message_id AND prev.prev_state = 'sending' RETURNING prev.prev_state`;
-    case 'failed':
-      return sql`UPDATE deliveries d SET state = 'failed', outcome_at = ${now}, reason = ${o.reason}, ${reply}, updated_at = now()
-                 FROM prev WHERE d.message_id = prev.message_id AND prev.prev_state = 'sending' RETURNING prev.prev_state`;
-    default: {
-      const never: never = o;
-      return never;
-    }
-  }
+  const reply = o && 'reply' in o ? (o.reply ?? null) : null;
+  const replyCode = o && 'replyCode' in o ? (o.replyCode ?? null) : null;
+  const [row] = await db.query(sql`
+    SELECT recorded, marked, current_epoch FROM ledger_advance(
+      ${accountId}, ${epoch}, ${now}, ${o?.kind ?? null}, ${o?.messageId ?? null}, ${replyCode}, ${reply},
+      ${o?.kind === 'sent' ? o.headerMessageId : null}, ${o && 'reason' in o ? o.reason : null},
+      ${o?.kind === 'retry' ? o.nextAttemptAt : null}, ${o?.kind === 'retry' ? o.consumed : null}, ${next ?? null})`);
+  const stale = row?.current_epoch !== epoch;
+  return { recorded: row?.recorded === true, marked: row?.marked === true, stale: next ? stale : false };
 }
 
 /** Claimed messages the worker will not send now (stopping, lease gone): back to `assigned`, nothing used. */
