@@ -1,4 +1,5 @@
 import type { AccountState } from '@postbus/contracts';
+import { AdvanceBatcher } from '@postbus/db';
 import { AccountWorker, type WorkerDeps } from './worker.js';
 
 export interface SenderNodeOptions extends WorkerDeps {
@@ -17,8 +18,12 @@ export class SenderNode {
   private readonly workers = new Map<string, { worker: AccountWorker; done: Promise<void>; abort: AbortController }>();
   private unsubscribe: (() => void) | undefined;
   private signal: AbortSignal | undefined;
+  private readonly workerDeps: WorkerDeps;
 
-  constructor(private readonly opts: SenderNodeOptions) {}
+  constructor(private readonly opts: SenderNodeOptions) {
+    const batcher = new AdvanceBatcher(opts.db);
+    this.workerDeps = { ...opts, advance: (input) => batcher.advance(input) };
+  }
 
   start(signal: AbortSignal): void {
     this.signal = signal;
@@ -50,7 +55,7 @@ export class SenderNode {
     const parent = this.signal!;
     const onParent = () => abort.abort();
     parent.addEventListener('abort', onParent, { once: true });
-    const worker = new AccountWorker(accountId, this.opts);
+    const worker = new AccountWorker(accountId, this.workerDeps);
     const log = this.opts.log.child({ accountId });
     const done = (async () => {
       let delay = this.opts.restartDelayMs ?? 1_000;

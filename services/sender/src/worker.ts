@@ -19,6 +19,8 @@ import {
   getSecret,
   releaseClaims,
   startEpoch,
+  type AdvanceInput,
+  type AdvanceResult,
   type ClaimedMessage,
   type Database,
   type Outcome,
@@ -45,6 +47,8 @@ export interface WorkerDeps {
   readonly rejectUnauthorized?: boolean;
   /** Called after each claim with the time the suppression list was read (invariant 1 is judged by it). */
   readonly onClaim?: (info: { accountId: string; messageIds: string[]; suppressionReadAt: Date }) => void;
+  /** The node's shared advance: calls of several workers that arrive together go in one statement. */
+  readonly advance?: (input: AdvanceInput) => Promise<AdvanceResult>;
 }
 
 const isWorkItem = checker(WorkItem);
@@ -69,6 +73,10 @@ export class AccountWorker {
   constructor(readonly accountId: string, private readonly deps: WorkerDeps) {
     this.clock = deps.clock ?? (() => new Date());
     this.log = deps.log.child({ accountId });
+  }
+
+  private advance(input: AdvanceInput): Promise<AdvanceResult> {
+    return this.deps.advance ? this.deps.advance(input) : advance(this.deps.db, input);
   }
 
   private get account(): AccountState {
@@ -218,13 +226,13 @@ export class AccountWorker {
       const rest = () => claimed.slice(i).map((x) => x.messageId);
       const now = this.clock();
       if (signal.aborted) {
-        const r = await advance(db, { accountId: this.accountId, epoch: this.epoch, now, ...(prev ? { outcome: prev.outcome } : {}) });
+        const r = await this.advance({ accountId: this.accountId, epoch: this.epoch, now, ...(prev ? { outcome: prev.outcome } : {}) });
         settle(r, now);
         await releaseClaims(db, this.accountId, this.epoch, rest());
         rest().forEach((id) => take(id).forEach((m) => m.nak()));
         return;
       }
-      const r = await advance(db, { accountId: this.accountId, epoch: this.epoch, now, next: c.messageId, ...(prev ? { outcome: prev.outcome } : {}) });
+      const r = await this.advance({ accountId: this.accountId, epoch: this.epoch, now, next: c.messageId, ...(prev ? { outcome: prev.outcome } : {}) });
       settle(r, now);
       if (r.stale) throw new StaleEpochError(this.accountId, this.epoch, undefined);
       if (!r.marked) {
@@ -237,7 +245,7 @@ export class AccountWorker {
         // The account is at fault (its server unreachable, credentials refused, a provider
         // limit): stop this batch, give the rest back, hold off.
         const at = this.clock();
-        settle(await advance(db, { accountId: this.accountId, epoch: this.epoch, now: at, outcome: prev.outcome }), at);
+        settle(await this.advance({ accountId: this.accountId, epoch: this.epoch, now: at, outcome: prev.outcome }), at);
         const left = claimed.slice(i + 1).map((x) => x.messageId);
         await releaseClaims(db, this.accountId, this.epoch, left);
         left.forEach((id) => take(id).forEach((m) => m.nak(this.deps.accountBackoffMs ?? 30_000)));
@@ -250,7 +258,7 @@ export class AccountWorker {
     }
     if (prev) {
       const at = this.clock();
-      settle(await advance(db, { accountId: this.accountId, epoch: this.epoch, now: at, outcome: prev.outcome }), at);
+      settle(await this.advance({ accountId: this.accountId, epoch: this.epoch, now: at, outcome: prev.outcome }), at);
     }
   }
 

@@ -37,7 +37,8 @@ export interface AdvanceResult {
 
 /**
  * One call per message sent (`ledger_advance`, migrations/0002): the previous message's
- * outcome and the next message's `sending` mark, in one autocommit round trip. The outcome is
+ * outcome and the next message's `sending` mark, in one autocommit round trip (or several
+ * workers' calls in one: `AdvanceBatcher`). The outcome is
  * written even by a worker whose epoch has passed (it knows what the server answered); the
  * mark is refused to it. The fence is the message row itself: a new epoch's recovery resets
  * every `claimed` row in the same transaction as the bump, so this UPDATE either finds the row
@@ -45,16 +46,70 @@ export interface AdvanceResult {
  * and the recovery then records it `uncertain`. The epoch read is a second guard.
  */
 export async function advance(db: Database, input: AdvanceInput): Promise<AdvanceResult> {
-  const { accountId, epoch, now, outcome: o, next } = input;
-  const reply = o && 'reply' in o ? (o.reply ?? null) : null;
-  const replyCode = o && 'replyCode' in o ? (o.replyCode ?? null) : null;
-  const [row] = await db.query(sql`
-    SELECT recorded, marked, current_epoch FROM ledger_advance(
-      ${accountId}, ${epoch}, ${now}, ${o?.kind ?? null}, ${o?.messageId ?? null}, ${replyCode}, ${reply},
-      ${o?.kind === 'sent' ? o.headerMessageId : null}, ${o && 'reason' in o ? o.reason : null},
-      ${o?.kind === 'retry' ? o.nextAttemptAt : null}, ${o?.kind === 'retry' ? o.consumed : null}, ${next ?? null})`);
-  const stale = row?.current_epoch !== epoch;
-  return { recorded: row?.recorded === true, marked: row?.marked === true, stale: next ? stale : false };
+  const [r] = await advanceMany(db, [input]);
+  return r!;
+}
+
+function toCall(input: AdvanceInput): Record<string, unknown> {
+  const { outcome: o } = input;
+  return {
+    account: input.accountId,
+    epoch: input.epoch,
+    now: input.now.toISOString(),
+    kind: o?.kind ?? null,
+    message: o?.messageId ?? null,
+    replyCode: o && 'replyCode' in o ? (o.replyCode ?? null) : null,
+    reply: o && 'reply' in o ? (o.reply ?? null) : null,
+    headerMessageId: o?.kind === 'sent' ? o.headerMessageId : null,
+    reason: o && 'reason' in o ? o.reason : null,
+    nextAttemptAt: o?.kind === 'retry' ? o.nextAttemptAt.toISOString() : null,
+    consumed: o?.kind === 'retry' ? o.consumed : null,
+    next: input.next ?? null,
+  };
+}
+
+/** Several advances (of different accounts) in one statement; each is applied on its own terms. */
+export async function advanceMany(db: Database, inputs: readonly AdvanceInput[]): Promise<AdvanceResult[]> {
+  const rows = await db.query(sql`SELECT idx, recorded, marked, current_epoch FROM ledger_advance_many(${JSON.stringify(inputs.map(toCall))}::jsonb)`);
+  const byIdx = new Map(rows.map((r) => [r.idx as number, r]));
+  return inputs.map((input, i) => {
+    const row = byIdx.get(i);
+    const stale = row?.current_epoch !== input.epoch;
+    return { recorded: row?.recorded === true, marked: row?.marked === true, stale: input.next ? stale : false };
+  });
+}
+
+/**
+ * Gathers the advance calls that arrive while one is in flight and sends them together: the
+ * group commit of a sender process. No call waits for a timer: the first goes at once, the
+ * ones that arrive meanwhile go when it returns.
+ */
+export class AdvanceBatcher {
+  private queue: Array<{ input: AdvanceInput; resolve: (r: AdvanceResult) => void; reject: (e: unknown) => void }> = [];
+  private inFlight = false;
+
+  constructor(private readonly db: Database, private readonly maxBatch = 100) {}
+
+  advance(input: AdvanceInput): Promise<AdvanceResult> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ input, resolve, reject });
+      if (!this.inFlight) void this.flush();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.inFlight = true;
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      try {
+        const results = await advanceMany(this.db, batch.map((b) => b.input));
+        batch.forEach((b, i) => b.resolve(results[i]!));
+      } catch (err) {
+        batch.forEach((b) => b.reject(err));
+      }
+    }
+    this.inFlight = false;
+  }
 }
 
 /** Claimed messages the worker will not send now (stopping, lease gone): back to `assigned`, nothing used. */
