@@ -8,41 +8,42 @@ CREATE FUNCTION ledger_advance(
   p_next text,
   OUT recorded boolean, OUT marked boolean, OUT current_epoch bigint)
 LANGUAGE plpgsql AS $$
-DECLARE
-  prev_state text;
 BEGIN
   recorded := false;
   marked := false;
   IF p_message IS NOT NULL THEN
-    -- The row may have been turned `uncertain` by a newer worker's recovery: a known 250 still wins.
-    SELECT state INTO prev_state FROM deliveries
-     WHERE message_id = p_message AND claim_epoch = p_epoch AND state IN ('sending', 'uncertain') FOR UPDATE;
-    IF FOUND AND (p_kind = 'sent' OR prev_state = 'sending') THEN
-      IF p_kind = 'sent' THEN
-        UPDATE deliveries SET state = 'sent', outcome_at = p_now, reason = NULL, reply_code = p_reply_code,
-               reply = p_reply, header_message_id = p_header_message_id, updated_at = now()
-         WHERE message_id = p_message;
-      ELSIF p_kind = 'uncertain' THEN
-        UPDATE deliveries SET state = 'uncertain', outcome_at = p_now, reason = p_reason, updated_at = now()
-         WHERE message_id = p_message;
-      ELSIF p_kind = 'retry' THEN
-        UPDATE deliveries SET state = 'retry_wait', next_attempt_at = p_next_attempt_at, reason = p_reason,
-               send_failures = send_failures + CASE WHEN p_consumed THEN 1 ELSE 0 END,
-               reply_code = p_reply_code, reply = p_reply, claim_epoch = NULL, updated_at = now()
-         WHERE message_id = p_message;
-      ELSIF p_kind = 'failed' THEN
-        UPDATE deliveries SET state = 'failed', outcome_at = p_now, reason = p_reason, reply_code = p_reply_code,
-               reply = p_reply, updated_at = now()
-         WHERE message_id = p_message;
-      ELSE
-        RAISE EXCEPTION 'unknown outcome %', p_kind;
-      END IF;
-      recorded := true;
-      -- Counted against the limit only by the write that settles a `sending` row as (maybe) accepted.
-      IF prev_state = 'sending' AND p_kind IN ('sent', 'uncertain') THEN
-        INSERT INTO quota_usage (account_id, minute, sent) VALUES (p_account, date_trunc('minute', p_now), 1)
-        ON CONFLICT (account_id, minute) DO UPDATE SET sent = quota_usage.sent + 1;
-      END IF;
+    -- The common case: the row is `sending`, as this worker left it.
+    IF p_kind = 'sent' THEN
+      UPDATE deliveries SET state = 'sent', outcome_at = p_now, reason = NULL, reply_code = p_reply_code,
+             reply = p_reply, header_message_id = p_header_message_id, updated_at = now()
+       WHERE message_id = p_message AND claim_epoch = p_epoch AND state = 'sending';
+    ELSIF p_kind = 'uncertain' THEN
+      UPDATE deliveries SET state = 'uncertain', outcome_at = p_now, reason = p_reason, updated_at = now()
+       WHERE message_id = p_message AND claim_epoch = p_epoch AND state = 'sending';
+    ELSIF p_kind = 'retry' THEN
+      UPDATE deliveries SET state = 'retry_wait', next_attempt_at = p_next_attempt_at, reason = p_reason,
+             send_failures = send_failures + CASE WHEN p_consumed THEN 1 ELSE 0 END,
+             reply_code = p_reply_code, reply = p_reply, claim_epoch = NULL, updated_at = now()
+       WHERE message_id = p_message AND claim_epoch = p_epoch AND state = 'sending';
+    ELSIF p_kind = 'failed' THEN
+      UPDATE deliveries SET state = 'failed', outcome_at = p_now, reason = p_reason, reply_code = p_reply_code,
+             reply = p_reply, updated_at = now()
+       WHERE message_id = p_message AND claim_epoch = p_epoch AND state = 'sending';
+    ELSE
+      RAISE EXCEPTION 'unknown outcome %', p_kind;
+    END IF;
+    recorded := FOUND;
+    -- Counted against the limit only by the write that settles a `sending` row as (maybe) accepted.
+    IF recorded AND p_kind IN ('sent', 'uncertain') THEN
+      INSERT INTO quota_usage (account_id, minute, sent) VALUES (p_account, date_trunc('minute', p_now), 1)
+      ON CONFLICT (account_id, minute) DO UPDATE SET sent = quota_usage.sent + 1;
+    END IF;
+    -- A newer worker's recovery may have recorded it `uncertain` (and counted it): a known 250 still wins.
+    IF NOT recorded AND p_kind = 'sent' THEN
+      UPDATE deliveries SET state = 'sent', outcome_at = p_now, reason = NULL, reply_code = p_reply_code,
+             reply = p_reply, header_message_id = p_header_message_id, updated_at = now()
+       WHERE message_id = p_message AND claim_epoch = p_epoch AND state = 'uncertain';
+      recorded := FOUND;
     END IF;
   END IF;
   SELECT epoch INTO current_epoch FROM account_epochs WHERE account_id = p_account;
