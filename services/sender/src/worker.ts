@@ -69,6 +69,8 @@ export class AccountWorker {
   private sessionKey = '';
   private readonly clock: () => Date;
   private readonly log: Logger;
+  /** Event publishes (and the acks behind them) still in flight: the next batch need not wait for them. */
+  private readonly inflight = new Set<Promise<void>>();
 
   constructor(readonly accountId: string, private readonly deps: WorkerDeps) {
     this.clock = deps.clock ?? (() => new Date());
@@ -94,7 +96,7 @@ export class AccountWorker {
       name: consumer,
       filterSubject: bus.subjects.dispatch(this.accountId),
       ackWaitMs: WORK_ACK_WAIT_MS,
-      maxAckPending: Math.max(100, this.account.settings.batchSize * 2),
+      maxAckPending: Math.max(200, this.account.settings.batchSize * 4),
     });
     const start = await startEpoch(db, this.accountId, this.clock());
     this.epoch = start.epoch;
@@ -129,6 +131,7 @@ export class AccountWorker {
       });
     } finally {
       signal.removeEventListener('abort', onAbort);
+      await Promise.all(this.inflight);
       this.session?.close();
     }
   }
@@ -207,7 +210,12 @@ export class AccountWorker {
     } finally {
       // Anything left was never claimed by us (duplicates of claimed items): ack.
       for (const [, msgs] of msgsOf) msgs.forEach((m) => m.ack());
-      await Promise.all(pending);
+      for (const p of pending) {
+        this.inflight.add(p);
+        void p.finally(() => this.inflight.delete(p));
+      }
+      // Bounded: a slow log holds the next batch back rather than piling up publishes.
+      if (this.inflight.size > 500) await Promise.all(this.inflight);
     }
   }
 
