@@ -7,7 +7,7 @@ import { AdminClient, Platform } from '@postbus/testing';
 export interface World {
   readonly ns: Namespace;
   readonly natsUrl: string;
-  readonly testDb: TestDatabase;
+  readonly testDb: TestDatabase | undefined;
   readonly db: Database;
   readonly bus: Bus;
   readonly sink: SmtpSink;
@@ -19,11 +19,13 @@ export interface World {
 export const SMTP_PASSWORD = 'correct horse battery staple';
 
 /** A namespace, a database, an SMTP server and the platform's processes: everything real, everything removed after. */
-export async function startWorld(opts: { natsUrl?: string; users: string[]; sinkDelayMs?: number; env?: Record<string, string> }): Promise<World> {
+export async function startWorld(opts: { natsUrl?: string; databaseUrl?: string; users: string[]; sinkDelayMs?: number; env?: Record<string, string> }): Promise<World> {
   const ns = testNamespace();
   const natsUrl = opts.natsUrl ?? sharedNatsUrl();
-  const testDb = await createTestDatabase();
-  const db = connectDatabase({ url: testDb.url, poolSize: 4 });
+  // A database of its own on the shared server, unless the test runs its own Postgres.
+  const testDb = opts.databaseUrl ? undefined : await createTestDatabase();
+  const databaseUrl = opts.databaseUrl ?? testDb!.url;
+  const db = connectDatabase({ url: databaseUrl, poolSize: 4 });
   await migrate(db);
   const bus = await connectBus({ servers: [natsUrl], name: 'integration-test', namespace: ns });
   await ensureStreams(bus, streamSpecs(ns));
@@ -32,7 +34,7 @@ export async function startWorld(opts: { natsUrl?: string; users: string[]; sink
     ...(opts.sinkDelayMs ? { delayMs: opts.sinkDelayMs } : {}),
     maxClients: 200,
   });
-  const platform = new Platform({ natsUrl, databaseUrl: testDb.url, namespace: ns.prefix, ...(opts.env ? { env: opts.env } : {}) });
+  const platform = new Platform({ natsUrl, databaseUrl, namespace: ns.prefix, ...(opts.env ? { env: opts.env } : {}) });
   await platform.start();
   const admin = new AdminClient(platform.adminUrl);
   await admin.login('admin', platform.adminPassword);
@@ -51,7 +53,7 @@ export async function startWorld(opts: { natsUrl?: string; users: string[]; sink
       await deleteNamespace(bus, streamSpecs(ns), bucketSpecs(ns));
       await bus.close();
       await db.dispose();
-      await testDb.drop();
+      await testDb?.drop();
     },
   };
 }

@@ -17,6 +17,7 @@ import {
   advance,
   claimBatch,
   getSecret,
+  isDatabaseUnavailable,
   releaseClaims,
   startEpoch,
   type AdvanceInput,
@@ -77,8 +78,23 @@ export class AccountWorker {
     this.log = deps.log.child({ accountId });
   }
 
-  private advance(input: AdvanceInput): Promise<AdvanceResult> {
-    return this.deps.advance ? this.deps.advance(input) : advance(this.deps.db, input);
+  /**
+   * Records an outcome (and marks the next message) — and keeps trying while Postgres is away:
+   * the worker knows what the server answered, and a lost outcome would leave the row `sending`
+   * until the next epoch calls it `uncertain`. Gives up only when the worker stops.
+   */
+  private async advance(input: AdvanceInput, signal?: AbortSignal): Promise<AdvanceResult> {
+    let delay = 250;
+    for (;;) {
+      try {
+        return await (this.deps.advance ? this.deps.advance(input) : advance(this.deps.db, input));
+      } catch (err) {
+        if (!isDatabaseUnavailable(err) || signal?.aborted) throw err;
+        this.log.warn({ err }, 'database unavailable: holding the outcome until it is back');
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, 5_000);
+      }
+    }
   }
 
   private get account(): AccountState {
@@ -234,13 +250,13 @@ export class AccountWorker {
       const rest = () => claimed.slice(i).map((x) => x.messageId);
       const now = this.clock();
       if (signal.aborted) {
-        const r = await this.advance({ accountId: this.accountId, epoch: this.epoch, now, ...(prev ? { outcome: prev.outcome } : {}) });
+        const r = await this.advance({ accountId: this.accountId, epoch: this.epoch, now, ...(prev ? { outcome: prev.outcome } : {}) }, signal);
         settle(r, now);
         await releaseClaims(db, this.accountId, this.epoch, rest());
         rest().forEach((id) => take(id).forEach((m) => m.nak()));
         return;
       }
-      const r = await this.advance({ accountId: this.accountId, epoch: this.epoch, now, next: c.messageId, ...(prev ? { outcome: prev.outcome } : {}) });
+      const r = await this.advance({ accountId: this.accountId, epoch: this.epoch, now, next: c.messageId, ...(prev ? { outcome: prev.outcome } : {}) }, signal);
       settle(r, now);
       if (r.stale) throw new StaleEpochError(this.accountId, this.epoch, undefined);
       if (!r.marked) {
@@ -253,7 +269,7 @@ export class AccountWorker {
         // The account is at fault (its server unreachable, credentials refused, a provider
         // limit): stop this batch, give the rest back, hold off.
         const at = this.clock();
-        settle(await this.advance({ accountId: this.accountId, epoch: this.epoch, now: at, outcome: prev.outcome }), at);
+        settle(await this.advance({ accountId: this.accountId, epoch: this.epoch, now: at, outcome: prev.outcome }, signal), at);
         const left = claimed.slice(i + 1).map((x) => x.messageId);
         await releaseClaims(db, this.accountId, this.epoch, left);
         left.forEach((id) => take(id).forEach((m) => m.nak(this.deps.accountBackoffMs ?? 30_000)));
@@ -266,7 +282,7 @@ export class AccountWorker {
     }
     if (prev) {
       const at = this.clock();
-      settle(await this.advance({ accountId: this.accountId, epoch: this.epoch, now: at, outcome: prev.outcome }), at);
+      settle(await this.advance({ accountId: this.accountId, epoch: this.epoch, now: at, outcome: prev.outcome }, signal), at);
     }
   }
 
