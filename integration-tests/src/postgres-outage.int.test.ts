@@ -29,7 +29,7 @@ describe('Postgres stopped mid-run (its own server) and started again', () => {
     await pg.start();
     await waitFor(
       async () => {
-        const s = await ledgerStates(w.db).catch(() => ({}) as Record<string, number>);
+        const s = await ledgerStates(w.db).catch(() => ({}));
         return OPEN_STATES.every((o) => !s[o]) && Object.values(s).reduce((a, b) => a + b, 0) === 300;
       },
       { timeoutMs: 150_000, intervalMs: 500, message: 'messages did not all reach an outcome after Postgres came back' },
