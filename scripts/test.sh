@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/check-services.sh
 ./scripts/setup.sh
+pnpm lint
 pnpm test
