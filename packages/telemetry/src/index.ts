@@ -56,3 +56,4 @@ export function silentLogger(): Logger {
 }
 
 export { startHealthServer, type HealthServer } from './health.js';
+export { onShutdown } from './shutdown.js';

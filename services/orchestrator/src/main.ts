@@ -2,7 +2,7 @@ import { AccountDirectory, connectBus, ensureBuckets, ensureStreams } from '@pos
 import { describeConfig, loadConfig } from '@postbus/config';
 import { bucketSpecs, streamSpecs } from '@postbus/contracts';
 import { connectDatabase, migrate } from '@postbus/db';
-import { createLogger, startHealthServer } from '@postbus/telemetry';
+import { createLogger, onShutdown, startHealthServer } from '@postbus/telemetry';
 import { buildOrchestrator } from './app.js';
 
 // Composition root: the only place that reads configuration and builds clients.
@@ -24,19 +24,12 @@ const running = orchestrator.run(controller.signal);
 const health = await startHealthServer(config.orchestrator.healthPort, async () => !bus.nc.isClosed());
 log.info({ healthPort: health.port }, 'orchestrator ready');
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'stopping');
-  controller.abort();
-  await running;
-  await directory.stop();
-  await health.close();
-  await bus.close();
-  await db.dispose();
-  log.info('stopped');
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+// Graceful stop: the work in hand is finished, then connections close.
+onShutdown(log, [
+  () => controller.abort(),
+  () => running,
+  () => directory.stop(),
+  () => health.close(),
+  () => bus.close(),
+  () => db.dispose(),
+]);

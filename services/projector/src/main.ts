@@ -2,7 +2,7 @@ import { connectBus, ensureStreams, streamReader } from '@postbus/bus';
 import { describeConfig, loadConfig } from '@postbus/config';
 import { streamSpecs } from '@postbus/contracts';
 import { connectDatabase, migrate, sql } from '@postbus/db';
-import { createLogger, startHealthServer } from '@postbus/telemetry';
+import { createLogger, onShutdown, startHealthServer } from '@postbus/telemetry';
 import { buildProjector } from './app.js';
 
 // Composition root: the only place that reads configuration and builds clients.
@@ -26,18 +26,11 @@ const health = await startHealthServer(config.projector.healthPort, async () => 
 });
 log.info({ projections: projector.projections.map((p) => p.name), healthPort: health.port }, 'projector ready');
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'stopping: finishing the batches in hand');
-  controller.abort();
-  await running;
-  await health.close();
-  await bus.close();
-  await db.dispose();
-  log.info('stopped');
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+// Graceful stop: the work in hand is finished, then connections close.
+onShutdown(log, [
+  () => controller.abort(),
+  () => running,
+  () => health.close(),
+  () => bus.close(),
+  () => db.dispose(),
+]);

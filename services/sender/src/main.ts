@@ -4,7 +4,7 @@ import { streamSpecs } from '@postbus/contracts';
 import { connectDatabase, migrate } from '@postbus/db';
 import { loadKeyring } from '@postbus/secrets';
 
-import { createLogger, startHealthServer } from '@postbus/telemetry';
+import { createLogger, onShutdown, startHealthServer } from '@postbus/telemetry';
 import { buildSender } from './app.js';
 
 // Composition root: the only place that reads configuration and builds clients.
@@ -35,19 +35,12 @@ node.start(controller.signal);
 const health = await startHealthServer(config.sender.healthPort, async () => !bus.nc.isClosed());
 log.info({ accounts: node.accountIds.length, healthPort: health.port }, 'sender ready');
 
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  log.info({ signal }, 'stopping: finishing the messages in hand');
-  controller.abort();
-  await node.stop();
-  await directory.stop();
-  await health.close();
-  await bus.close();
-  await db.dispose();
-  log.info('stopped');
-  process.exit(0);
-}
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+// Graceful stop: the work in hand is finished, then connections close.
+onShutdown(log, [
+  () => controller.abort(),
+  () => node.stop(),
+  () => directory.stop(),
+  () => health.close(),
+  () => bus.close(),
+  () => db.dispose(),
+]);
