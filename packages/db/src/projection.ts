@@ -55,8 +55,7 @@ export async function applyBatch(db: Database, p: Projection, stream: string, ex
   return db.tx(async (tx) => {
     // Rows and checkpoint commit together, and both are rebuilt from the log: a crash that
     // loses the last commits only replays them. No need to wait for the WAL flush.
-    await tx.query(sql`SET LOCAL synchronous_commit = off`);
-    await tx.query(sql`SELECT pg_advisory_xact_lock(${p.lockKey})`);
+    await tx.query(sql`SELECT set_config('synchronous_commit', 'off', true), pg_advisory_xact_lock(${p.lockKey})`);
     const at = await checkpointOf(tx, p, stream);
     if (at !== expected) return false;
     await p.apply(tx, batch);

@@ -148,31 +148,36 @@ export async function claimBatch(db: Database, input: ClaimInput): Promise<Claim
         candidates.push(r);
       }
     }
+    // One read for the suppression list and the account's usage (invariant 1 is judged by the
+    // time taken just before it).
     const suppressionReadAt = clock();
-    const suppressedHashes = candidates.length
-      ? new Set(
-          (
-            await tx.query(sql`SELECT encode(address_hash, 'hex') AS h FROM suppressions
-                               WHERE address_hash = ANY(${candidates.map((c) => addressHash(c.recipient))}::bytea[])`)
-          ).map((r) => r.h as string),
-        )
-      : new Set<string>();
+    const [read] = candidates.length
+      ? await tx.query(sql`
+          SELECT ARRAY(SELECT encode(address_hash, 'hex') FROM suppressions
+                        WHERE address_hash = ANY(${candidates.map((c) => addressHash(c.recipient))}::bytea[])) AS suppressed,
+                 ${usageColumns(accountId, now)}`)
+      : [{ suppressed: [] }];
+    const suppressedHashes = new Set<string>(read!.suppressed as string[]);
     const allowed: Record<string, any>[] = [];
     const suppressed: WorkRef[] = [];
     for (const c of candidates) {
       if (suppressedHashes.has(addressHash(c.recipient).toString('hex'))) suppressed.push(ref(c));
       else allowed.push(c);
     }
-    const room = allowed.length ? await roomOf(tx, accountId, input.dailyLimit, now) : 0;
+    const room = allowed.length ? input.dailyLimit - Math.max(read!.today as number, read!.rolling as number) - (read!.in_flight as number) : 0;
     const toClaim = allowed.slice(0, Math.max(0, room));
     const nextAttemptAt = new Date(now.getTime() + (input.deferFor ?? 60_000));
     const deferred = allowed.slice(toClaim.length).map((c) => ({ ...ref(c), nextAttemptAt }));
-    await setStates(tx, toClaim.map((c) => c.message_id), sql`state = 'claimed', claim_epoch = ${epoch}, claimed_at = ${now}`);
+    // Claimed, and what to compose them from, in one statement.
     const contents = toClaim.length
       ? new Map(
-          (await tx.query(sql`SELECT message_id, content FROM delivery_contents WHERE message_id = ANY(${toClaim.map((c) => c.message_id)}::text[])`)).map(
-            (r) => [r.message_id as string, r.content as ClaimedMessage['content']],
-          ),
+          (
+            await tx.query(sql`
+              WITH claimed AS (
+                UPDATE deliveries SET state = 'claimed', claim_epoch = ${epoch}, claimed_at = ${now}, updated_at = now()
+                WHERE message_id = ANY(${toClaim.map((c) => c.message_id)}::text[]) RETURNING message_id)
+              SELECT c.message_id, c.content FROM delivery_contents c JOIN claimed USING (message_id)`)
+          ).map((r) => [r.message_id as string, r.content as ClaimedMessage['content']]),
         )
       : new Map<string, ClaimedMessage['content']>();
     await setStates(tx, suppressed.map((s) => s.messageId), sql`state = 'suppressed', outcome_at = ${now}, reason = 'suppressed'`);
@@ -204,16 +209,14 @@ async function setStates(tx: Transaction, ids: readonly string[], set: ReturnTyp
   await tx.query(sql`UPDATE deliveries SET ${set}, updated_at = now() WHERE message_id = ANY(${ids}::text[])`);
 }
 
-/** How many more messages the account may start now: limit minus accepted (UTC day and rolling 24 h) minus in flight. */
-async function roomOf(tx: Transaction, accountId: string, dailyLimit: number, now: Date): Promise<number> {
-  const [u] = await tx.query(sql`
-    SELECT
-      COALESCE((SELECT sum(sent) FROM quota_usage WHERE account_id = ${accountId}
-                  AND minute >= date_trunc('day', ${now}::timestamptz, 'UTC')), 0)::int AS today,
-      COALESCE((SELECT sum(sent) FROM quota_usage WHERE account_id = ${accountId}
-                  AND minute > ${now}::timestamptz - interval '24 hours 1 minute'), 0)::int AS rolling,
-      (SELECT count(*) FROM deliveries WHERE account_id = ${accountId} AND state IN ('claimed', 'sending'))::int AS in_flight`);
-  return dailyLimit - Math.max(u!.today, u!.rolling) - u!.in_flight;
+/** An account's accepted messages (UTC day, rolling 24 h) and those in flight, as select-list columns. */
+function usageColumns(accountId: string, now: Date) {
+  return sql`
+    COALESCE((SELECT sum(sent) FROM quota_usage WHERE account_id = ${accountId}
+                AND minute >= date_trunc('day', ${now}::timestamptz, 'UTC')), 0)::int AS today,
+    COALESCE((SELECT sum(sent) FROM quota_usage WHERE account_id = ${accountId}
+                AND minute > ${now}::timestamptz - interval '24 hours 1 minute'), 0)::int AS rolling,
+    (SELECT count(*) FROM deliveries WHERE account_id = ${accountId} AND state IN ('claimed', 'sending'))::int AS in_flight`;
 }
 
 /** Serialises the account's claims with its epoch bumps, and refuses a stale epoch. */
