@@ -83,7 +83,7 @@ async function main(): Promise<void> {
         fromAddress: `sender${a}@bench.test`,
         smtp: { host: '127.0.0.1', port: sink.port, tls: 'none', user: `sender${a}`, password: 'bench-password' },
         dailyLimit: 1_000_000,
-        batchSize: 50,
+        batchSize: Number(process.env.BENCH_BATCH ?? 50),
         sendDelayMs: 0,
         postalAddress: '1 Bench Street, Benchville',
       });
