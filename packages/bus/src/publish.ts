@@ -1,4 +1,4 @@
-import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
+import type { MsgHdrs } from '@nats-io/nats-core';
 import type { PubAck } from '@nats-io/jetstream';
 import {
   InfrastructureError,
@@ -52,11 +52,6 @@ export async function publishEvent(bus: Bus, subject: string, event: PostbusEven
   }
 }
 
-/** Publishes many events concurrently (pipelined acks); resolves when all are stored. */
-export async function publishEvents(bus: Bus, items: ReadonlyArray<{ subject: string; event: PostbusEvent }>): Promise<PubAck[]> {
-  return Promise.all(items.map((i) => publishEvent(bus, i.subject, i.event)));
-}
-
 /** A DISPATCH work item: its id from message, assignment and attempt. */
 export async function publishWork(bus: Bus, item: WorkItem): Promise<PubAck> {
   const subject = bus.subjects.dispatch(item.accountId);
@@ -65,10 +60,4 @@ export async function publishWork(bus: Bus, item: WorkItem): Promise<PubAck> {
   } catch (err) {
     throw mapPublishError(err, subject);
   }
-}
-
-export function traceHeaders(entries: Record<string, string>): MsgHdrs {
-  const h = natsHeaders();
-  for (const [k, v] of Object.entries(entries)) h.set(k, v);
-  return h;
 }

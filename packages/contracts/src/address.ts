@@ -56,15 +56,6 @@ export function parseAddress(input: string): ParsedAddress {
   return { local, domain, address: `${local}@${domain}` };
 }
 
-export function isValidAddress(input: string): boolean {
-  try {
-    parseAddress(input);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const GMAIL_DOMAINS = new Set(['gmail.com', 'googlemail.com']);
 
 /**

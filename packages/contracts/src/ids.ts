@@ -44,10 +44,5 @@ export function derivedId(prefix: IdPrefix, ...parts: ReadonlyArray<string | num
 
 export type IdPrefix = 'msg' | 'acc' | 'evt' | 'sec' | 'cmp' | 'req' | 'node';
 
-const ID_RE = /^(msg|acc|evt|sec|cmp|req|node)_[0-9A-HJKMNP-TV-Z]{26}$/;
-export function isId(value: string, prefix?: IdPrefix): boolean {
-  return ID_RE.test(value) && (prefix === undefined || value.startsWith(prefix + '_'));
-}
-
 /** Campaign ids are tags chosen by the caller until campaigns are built: a safe subject token. */
 export const TAG_PATTERN = '^[A-Za-z0-9_-]{1,64}$';

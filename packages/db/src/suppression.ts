@@ -9,8 +9,3 @@ export async function addSuppression(db: Queryable, address: string, reason: str
     ON CONFLICT (address_hash) DO NOTHING RETURNING address_hash`);
   return rows.length === 1;
 }
-
-export async function isSuppressed(db: Queryable, address: string): Promise<boolean> {
-  const rows = await db.query(sql`SELECT 1 FROM suppressions WHERE address_hash = ${addressHash(address)}`);
-  return rows.length > 0;
-}

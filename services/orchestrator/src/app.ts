@@ -1,6 +1,6 @@
 import { ensureDurable, runBatchLoop, type AccountDirectory, type Bus } from '@postbus/bus';
 import { DISPATCHER_CONSUMER, REQUEST_ACK_WAIT_MS, streamName } from '@postbus/contracts';
-import type { Database } from '@postbus/db';
+import { purgeExpiredIdempotencyKeys, type Database } from '@postbus/db';
 import type { Logger } from '@postbus/telemetry';
 import { Dispatcher } from './dispatcher.js';
 import { runAsLeader } from './leader.js';
@@ -50,6 +50,7 @@ export function buildOrchestrator(deps: OrchestratorDeps): Orchestrator {
     });
     const periodic = (async () => {
       let lastReconcile = Date.now();
+      let lastPurge = 0;
       while (!leading.aborted) {
         await new Promise((r) => setTimeout(r, tickMs));
         if (leading.aborted) break;
@@ -58,6 +59,12 @@ export function buildOrchestrator(deps: OrchestratorDeps): Orchestrator {
           if (Date.now() - lastReconcile >= reconcileMs) {
             lastReconcile = Date.now();
             await dispatcher.reconcile();
+          }
+          // Idempotency keys are kept 24 h; after that the admin may reuse them, and the rows go.
+          if (Date.now() - lastPurge >= 60_000) {
+            lastPurge = Date.now();
+            const purged = await purgeExpiredIdempotencyKeys(deps.db, (deps.clock ?? (() => new Date()))());
+            if (purged) log.info({ purged }, 'expired idempotency keys removed');
           }
         } catch (err) {
           log.warn({ err }, 'periodic dispatch work failed; trying again');

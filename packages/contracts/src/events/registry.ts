@@ -42,10 +42,6 @@ function upcast(event: EventBase): EventBase {
   return e;
 }
 
-export function isKnownEventType(type: string): type is EventType {
-  return registry.has(type);
-}
-
 /** Validates an event on its way in: JSON, a known type, the current schema (after upcasting). */
 export function decodeEvent(raw: Uint8Array | string): PostbusEvent {
   let value: unknown;

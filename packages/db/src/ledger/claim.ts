@@ -1,4 +1,4 @@
-import { sql, type Queryable, type Transaction } from '@databases/pg';
+import { sql, type Transaction } from '@databases/pg';
 import { PostbusError, addressHash } from '@postbus/contracts';
 import type { Database } from '../connect.js';
 import type { ClaimedMessage, DeliveryState } from './types.js';
@@ -67,11 +67,6 @@ export async function startEpoch(db: Database, accountId: string, now: Date): Pr
       uncertain: uncertain.map(rec),
     };
   });
-}
-
-export async function currentEpoch(db: Queryable, accountId: string): Promise<number | undefined> {
-  const [row] = await db.query(sql`SELECT epoch FROM account_epochs WHERE account_id = ${accountId}`);
-  return row?.epoch as number | undefined;
 }
 
 export interface WorkRef {
