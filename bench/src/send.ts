@@ -192,6 +192,8 @@ async function main(): Promise<void> {
     console.log(`peak RSS MiB: ${Object.entries(rss).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     console.log(`RESULT ${JSON.stringify(result)}`);
   } finally {
+    // BENCH_SHOW_LOGS=1: how much each service logged (logging is work too).
+    if (process.env.BENCH_SHOW_LOGS) for (const n of ['admin', 'orchestrator', 'sender', 'projector'] as const) console.error(n, platform.logs(n).split('\n').length, platform.logs(n).slice(0, 400));
     await platform.stop();
     await sink.close();
     await deleteNamespace(bus, streamSpecs(ns), bucketSpecs(ns));

@@ -1,3 +1,4 @@
+import { sleep } from '@postbus/bus';
 import { sql, type Database } from '@postbus/db';
 import type { Logger } from '@postbus/telemetry';
 
@@ -29,7 +30,7 @@ export async function runAsLeader(
         const work = lead(leading.signal);
         try {
           while (!leading.signal.aborted) {
-            await wait(checkMs, leading.signal);
+            await sleep(checkMs, leading.signal);
             if (leading.signal.aborted) break;
             await conn.query(sql`SELECT 1`).catch((err: unknown) => {
               log.warn({ err }, 'lost the leadership connection: stepping down');
@@ -47,14 +48,6 @@ export async function runAsLeader(
     } catch (err) {
       log.warn({ err }, 'leadership attempt failed');
     }
-    await wait(retryMs, signal);
+    await sleep(retryMs, signal);
   }
-}
-
-function wait(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-  });
 }

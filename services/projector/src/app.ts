@@ -1,3 +1,4 @@
+import { sleep } from '@postbus/bus';
 import type { Namespace, StreamReader } from '@postbus/contracts';
 import { runProjection, type Database, type Projection, type RunnerLog, type RunnerOptions } from '@postbus/db';
 import type { ProjectionOptions } from './options.js';
@@ -50,10 +51,7 @@ async function keepRunning(deps: ProjectorDeps, p: Projection, signal: AbortSign
     } catch (err) {
       if (signal.aborted) return;
       deps.log.warn({ err, projection: p.name }, 'projection could not start; retrying');
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 1_000);
-        signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-      });
+      await sleep(1_000, signal);
     }
   }
 }
