@@ -4,9 +4,10 @@ import {
   InfrastructureError,
   PostbusError,
   encodeEvent,
+  WorkItem,
+  assertValid,
   workItemMsgId,
   type PostbusEvent,
-  type WorkItem,
 } from '@postbus/contracts';
 import type { Bus } from './connection.js';
 
@@ -54,6 +55,7 @@ export async function publishEvent(bus: Bus, subject: string, event: PostbusEven
 
 /** A DISPATCH work item: its id from message, assignment and attempt. */
 export async function publishWork(bus: Bus, item: WorkItem): Promise<PubAck> {
+  assertValid(WorkItem, item, 'work_item_invalid');
   const subject = bus.subjects.dispatch(item.accountId);
   try {
     return await bus.js.publish(subject, Buffer.from(JSON.stringify(item)), { msgID: workItemMsgId(item) });

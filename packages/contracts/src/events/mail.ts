@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { AccountId, CampaignTag, Email, HeaderText, IsoTime } from '../schema.js';
+import { AccountId, CampaignTag, Email, HeaderText, IsoTime, MessageId } from '../schema.js';
 import { envelope } from './envelope.js';
 
 export const MessageKind = Type.Union([Type.Literal('bulk'), Type.Literal('transactional')]);
@@ -202,7 +202,7 @@ export const MAIL_SUBJECT_TOKEN: Record<MailEvent['type'], string> = {
 /** DISPATCH work item: small; the content is read from the ledger in the claim. */
 export const WorkItem = Type.Object(
   {
-    messageId: Type.String(),
+    messageId: MessageId,
     accountId: AccountId,
     assignment: Type.Integer({ minimum: 1 }),
     attempt: Type.Integer({ minimum: 1 }),
