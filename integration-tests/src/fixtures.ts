@@ -25,37 +25,36 @@ export async function startWorld(opts: { natsUrl?: string; databaseUrl?: string;
   // A database of its own on the shared server, unless the test runs its own Postgres.
   const testDb = opts.databaseUrl ? undefined : await createTestDatabase();
   const databaseUrl = opts.databaseUrl ?? testDb!.url;
-  const db = connectDatabase({ url: databaseUrl, poolSize: 4 });
-  await migrate(db);
-  const bus = await connectBus({ servers: [natsUrl], name: 'integration-test', namespace: ns });
-  await ensureStreams(bus, streamSpecs(ns));
-  const sink = await startSmtpSink({
-    auth: Object.fromEntries(opts.users.map((u) => [u, SMTP_PASSWORD])),
-    ...(opts.sinkDelayMs ? { delayMs: opts.sinkDelayMs } : {}),
-    maxClients: 200,
-  });
-  const platform = new Platform({ natsUrl, databaseUrl, namespace: ns.prefix, ...(opts.env ? { env: opts.env } : {}) });
-  await platform.start();
-  const admin = new AdminClient(platform.adminUrl);
-  await admin.login('admin', platform.adminPassword);
-  return {
-    ns,
-    natsUrl,
-    testDb,
-    db,
-    bus,
-    sink,
-    platform,
-    admin,
-    async close() {
-      await platform.stop();
-      await sink.close();
-      await deleteNamespace(bus, streamSpecs(ns), bucketSpecs(ns));
-      await bus.close();
-      await db.dispose();
-      await testDb?.drop();
-    },
+  // Whatever was made is undone in reverse order, also when start-up fails half-way.
+  const undo: Array<() => Promise<unknown>> = [];
+  const close = async () => {
+    for (const step of undo.splice(0).reverse()) await step().catch(() => undefined);
   };
+  if (testDb) undo.push(() => testDb.drop());
+  try {
+    const db = connectDatabase({ url: databaseUrl, poolSize: 4 });
+    undo.push(() => db.dispose());
+    await migrate(db);
+    const bus = await connectBus({ servers: [natsUrl], name: 'integration-test', namespace: ns });
+    undo.push(() => bus.close());
+    undo.push(() => deleteNamespace(bus, streamSpecs(ns), bucketSpecs(ns)));
+    await ensureStreams(bus, streamSpecs(ns));
+    const sink = await startSmtpSink({
+      auth: Object.fromEntries(opts.users.map((u) => [u, SMTP_PASSWORD])),
+      ...(opts.sinkDelayMs ? { delayMs: opts.sinkDelayMs } : {}),
+      maxClients: 200,
+    });
+    undo.push(() => sink.close());
+    const platform = new Platform({ natsUrl, databaseUrl, namespace: ns.prefix, ...(opts.env ? { env: opts.env } : {}) });
+    undo.push(() => platform.stop());
+    await platform.start();
+    const admin = new AdminClient(platform.adminUrl);
+    await admin.login('admin', platform.adminPassword);
+    return { ns, natsUrl, testDb, db, bus, sink, platform, admin, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
 }
 
 export async function registerAccount(w: World, user: string, dailyLimit: number, extra: Record<string, unknown> = {}): Promise<string> {
