@@ -4,7 +4,7 @@ import type { Namespace } from '@postbus/contracts';
 import { connectDatabase, type Database } from '@postbus/db';
 import { createLogger, type Logger } from '@postbus/telemetry';
 import { parseArgs, type ParsedArgs } from './args.js';
-import { runDemo } from './commands/demo.js';
+import { runDemo } from './commands/demo/index.js';
 import { migrateDatabase } from './commands/migrate.js';
 import { rebuildProjections } from './commands/projections.js';
 import { progressPrinter, type TextOut } from './progress.js';

@@ -3,4 +3,4 @@ export { parseArgs, type ParsedArgs } from './args.js';
 export { progressLine, progressPrinter, type TextOut } from './progress.js';
 export { rebuildProjections, type RebuildOptions, type RebuildSummary } from './commands/projections.js';
 export { migrateDatabase } from './commands/migrate.js';
-export { runDemo, type DemoOptions } from './commands/demo.js';
+export { runDemo, type DemoOptions } from './commands/demo/index.js';

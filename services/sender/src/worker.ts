@@ -1,12 +1,10 @@
 import type { JsMsg } from '@postbus/bus';
 import { ensureDurable, publishEvent, runBatchLoop, sleep, type AccountDirectory, type Bus } from '@postbus/bus';
-import { classifySmtpReply } from '@postbus/classify';
 import {
   MAIL_SUBJECT_TOKEN,
   WORK_ACK_WAIT_MS,
   WorkItem,
   checker,
-  isPostbusError,
   streamName,
   workerConsumerName,
   type AccountState,
@@ -16,7 +14,6 @@ import {
   StaleEpochError,
   advance,
   claimBatch,
-  getSecret,
   isDatabaseUnavailable,
   releaseClaims,
   startEpoch,
@@ -27,11 +24,9 @@ import {
   type Outcome,
   type SecretCipher,
 } from '@postbus/db';
-import { composeMessage } from '@postbus/mail';
 import type { Logger } from '@postbus/telemetry';
-import { SmtpSendError, SmtpSession, type SmtpAccountSettings } from '@postbus/transports';
 import { expiredEvent, outcomeEvent, settledEvent, suppressedEvent, type AttemptRef } from './domain/events.js';
-import { DEFAULT_RETRY_DELAYS_MS, outcomeOfFailure } from './domain/outcome.js';
+import { AccountSmtp } from './adapters/account-smtp.js';
 
 export interface WorkerDeps {
   readonly bus: Bus;
@@ -66,8 +61,7 @@ interface Work {
  */
 export class AccountWorker {
   private epoch = 0;
-  private session: SmtpSession | undefined;
-  private sessionKey = '';
+  private readonly smtp: AccountSmtp;
   private readonly clock: () => Date;
   private readonly log: Logger;
   /** Event publishes (and the acks behind them) still in flight: the next batch need not wait for them. */
@@ -76,6 +70,7 @@ export class AccountWorker {
   constructor(readonly accountId: string, private readonly deps: WorkerDeps) {
     this.clock = deps.clock ?? (() => new Date());
     this.log = deps.log.child({ accountId });
+    this.smtp = new AccountSmtp({ ...deps, clock: this.clock, log: this.log });
   }
 
   /**
@@ -148,7 +143,7 @@ export class AccountWorker {
     } finally {
       signal.removeEventListener('abort', onAbort);
       await Promise.all(this.inflight);
-      this.session?.close();
+      this.smtp.close();
     }
   }
 
@@ -263,7 +258,7 @@ export class AccountWorker {
         take(c.messageId).forEach((m) => m.ack());
         continue;
       }
-      const outcome = await this.sendOne(c, now);
+      const outcome = await this.smtp.send(this.account, c, now);
       prev = { c, outcome, startedAt: now };
       if (outcome.kind === 'retry' && !outcome.consumed) {
         // The account is at fault (its server unreachable, credentials refused, a provider
@@ -284,73 +279,5 @@ export class AccountWorker {
       const at = this.clock();
       settle(await this.advance({ accountId: this.accountId, epoch: this.epoch, now: at, outcome: prev.outcome }, signal), at);
     }
-  }
-
-  private async sendOne(c: ClaimedMessage, now: Date): Promise<Outcome> {
-    const account = this.account;
-    let composed;
-    try {
-      composed = composeMessage({
-        messageId: c.messageId,
-        from: { address: account.fromAddress, name: account.settings.fromName },
-        to: { address: c.recipient, name: c.content.toName ?? null },
-        ...(c.content.replyTo ? { replyTo: c.content.replyTo } : {}),
-        subject: c.content.subject,
-        ...(c.content.text !== undefined ? { text: c.content.text } : {}),
-        ...(c.content.html !== undefined ? { html: c.content.html } : {}),
-        ...(c.content.headers ? { headers: c.content.headers } : {}),
-        ...(c.content.variables ? { variables: c.content.variables } : {}),
-        date: now,
-        messageIdDomain: account.fromAddress.split('@')[1] ?? 'localhost',
-      });
-    } catch (err) {
-      this.log.warn({ err, messageId: c.messageId }, 'message cannot be composed');
-      return { kind: 'failed', messageId: c.messageId, reason: isPostbusError(err) ? err.code : 'compose_failed' };
-    }
-    try {
-      const session = await this.sessionFor(account);
-      const res = await session.send({ from: composed.envelope.from, to: composed.envelope.to }, composed.raw);
-      return { kind: 'sent', messageId: c.messageId, replyCode: res.replyCode, reply: res.response.slice(0, 1000), headerMessageId: composed.headerMessageId };
-    } catch (err) {
-      if (!(err instanceof SmtpSendError)) throw err;
-      const classification = classifySmtpReply({
-        phase: err.phase,
-        ...(err.replyCode !== undefined ? { replyCode: err.replyCode } : {}),
-        ...(err.response !== undefined ? { response: err.response } : {}),
-        ...(err.errorCode !== undefined ? { errorCode: err.errorCode } : {}),
-      });
-      this.log.info({ messageId: c.messageId, phase: err.phase, replyCode: err.replyCode, reason: classification.reason, scope: classification.scope }, 'send failed');
-      return outcomeOfFailure({
-        messageId: c.messageId,
-        classification,
-        delivered: err.delivered,
-        sendFailures: c.sendFailures,
-        ...(err.replyCode !== undefined ? { replyCode: err.replyCode } : {}),
-        ...(err.response !== undefined ? { reply: err.response } : {}),
-        now: this.clock(),
-        retryDelaysMs: this.deps.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS,
-        accountBackoffMs: this.deps.accountBackoffMs ?? 30_000,
-      });
-    }
-  }
-
-  private async sessionFor(account: AccountState): Promise<SmtpSession> {
-    const key = JSON.stringify(account.smtp);
-    if (this.session && this.sessionKey === key) return this.session;
-    this.session?.close();
-    const password = await getSecret(this.deps.db, this.deps.cipher, account.smtp.secretId);
-    const settings: SmtpAccountSettings = {
-      host: account.smtp.host,
-      port: account.smtp.port,
-      tls: account.smtp.tls,
-      user: account.smtp.user,
-      password,
-      timeoutMs: this.deps.smtpTimeoutMs ?? 60_000,
-      ...(this.deps.clientName ? { clientName: this.deps.clientName } : {}),
-      ...(this.deps.rejectUnauthorized !== undefined ? { rejectUnauthorized: this.deps.rejectUnauthorized } : {}),
-    };
-    this.session = new SmtpSession(settings);
-    this.sessionKey = key;
-    return this.session;
   }
 }
