@@ -13,3 +13,4 @@ export {
   type SmtpSessionInfo,
 } from './smtp-records.js';
 export * from './platform.js';
+export * from './environment.js';

@@ -1,7 +1,7 @@
-import { connectBus, deleteStreams, ensureStreams, publishEvent, streamReader, type Bus } from '@postbus/bus';
-import { encodeEvent, streamSpecs, type PostbusEvent, type StoredMessage } from '@postbus/contracts';
-import { applyBatch, connectDatabase, ensureProjectionTables, migrate, rebuildProjection, sql, type Database } from '@postbus/db';
-import { createTestDatabase, sharedNatsUrl, testNamespace, waitFor, type TestDatabase } from '@postbus/testing';
+import { publishEvent, streamReader, type Bus } from '@postbus/bus';
+import { encodeEvent, type PostbusEvent, type StoredMessage } from '@postbus/contracts';
+import { applyBatch, ensureProjectionTables, rebuildProjection, sql, type Database } from '@postbus/db';
+import { startTestEnvironment, testNamespace, waitFor, type TestEnvironment } from '@postbus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProjector } from './app.js';
 import { mailProjection } from './projections/mail.js';
@@ -12,21 +12,15 @@ const ns = testNamespace();
 const log = { info() {}, warn() {}, error() {} };
 let bus: Bus;
 let db: Database;
-let testDb: TestDatabase;
+let env: TestEnvironment | undefined;
 
 beforeAll(async () => {
-  bus = await connectBus({ servers: [sharedNatsUrl()], name: 'mail-projection-int', namespace: ns });
-  await ensureStreams(bus, streamSpecs(ns));
-  testDb = await createTestDatabase();
-  db = connectDatabase({ url: testDb.url, poolSize: 6 });
-  await migrate(db);
+  env = await startTestEnvironment('mail-projection-int', { ns });
+  ({ bus, db } = env);
 });
 
 afterAll(async () => {
-  await deleteStreams(bus, streamSpecs(ns));
-  await bus.close();
-  await db.dispose();
-  await testDb.drop();
+  await env?.close();
 });
 
 const t = (s: number) => new Date(Date.UTC(2025, 4, 1, 0, 0, s)).toISOString();

@@ -1,8 +1,8 @@
-import { connectBus, deleteStreams, ensureStreams, publishEvent, streamReader, type Bus } from '@postbus/bus';
+import { publishEvent, streamReader, type Bus } from '@postbus/bus';
 import { rebuildProjections } from '@postbus/cli';
-import { encodeEvent, streamName, streamSpecs, type PostbusEvent } from '@postbus/contracts';
-import { connectDatabase, migrate, sql, type Database } from '@postbus/db';
-import { createTestDatabase, sharedNatsUrl, testNamespace, waitFor, type TestDatabase } from '@postbus/testing';
+import { encodeEvent, streamName, type PostbusEvent } from '@postbus/contracts';
+import { sql, type Database } from '@postbus/db';
+import { startTestEnvironment, testNamespace, waitFor, type TestEnvironment } from '@postbus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProjector } from './app.js';
 import { dumpTables, PRIMARY_TABLES, PROJECTED_TABLES } from './testing/dump.js';
@@ -13,21 +13,15 @@ const warnings: string[] = [];
 const log = { info() {}, error() {}, warn: (_: object, msg: string) => void warnings.push(msg) };
 let bus: Bus;
 let db: Database;
-let testDb: TestDatabase;
+let env: TestEnvironment | undefined;
 
 beforeAll(async () => {
-  bus = await connectBus({ servers: [sharedNatsUrl()], name: 'projector-int', namespace: ns });
-  await ensureStreams(bus, streamSpecs(ns));
-  testDb = await createTestDatabase();
-  db = connectDatabase({ url: testDb.url, poolSize: 6 });
-  await migrate(db);
+  env = await startTestEnvironment('projector-int', { ns });
+  ({ bus, db } = env);
 });
 
 afterAll(async () => {
-  await deleteStreams(bus, streamSpecs(ns));
-  await bus.close();
-  await db.dispose();
-  await testDb.drop();
+  await env?.close();
 });
 
 // nine fraction digits: Postgres keeps six, and live and rebuilt rows must agree on them
