@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
 import { waitFor } from './wait.js';
+import { onProcessExit } from './processes.js';
 
 // packages/testing/{src,dist}/platform.js → the repository root
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -77,7 +78,14 @@ export class Platform {
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // A test runner that exits without stopping the platform takes the services with it.
+    const unregister = onProcessExit(() => child.kill('SIGKILL'));
+    const exited = new Promise<number | null>((resolve) =>
+      child.once('exit', (code) => {
+        unregister();
+        resolve(code);
+      }),
+    );
     const svc: RunningService = {
       name,
       process: child,
