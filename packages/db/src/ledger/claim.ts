@@ -1,7 +1,8 @@
 import { sql, type Transaction } from '@databases/pg';
 import { PostbusError, addressHash } from '@postbus/contracts';
 import type { Database } from '../connect.js';
-import type { ClaimedMessage, DeliveryState } from './types.js';
+import { roomOf, type ClaimedMessage, type DeliveryState } from './types.js';
+import { usageColumns } from './usage.js';
 
 /**
  * The worker's side of the ledger. Every write that can lead to an SMTP transaction is
@@ -150,7 +151,7 @@ export async function claimBatch(db: Database, input: ClaimInput): Promise<Claim
       ? await tx.query(sql`
           SELECT ARRAY(SELECT encode(address_hash, 'hex') FROM suppressions
                         WHERE address_hash = ANY(${candidates.map((c) => addressHash(c.recipient))}::bytea[])) AS suppressed,
-                 ${usageColumns(accountId, now)}`)
+                 ${usageColumns(sql`${accountId}`, now)}`)
       : [{ suppressed: [] }];
     const suppressedHashes = new Set<string>(read!.suppressed as string[]);
     const allowed: Record<string, any>[] = [];
@@ -159,7 +160,7 @@ export async function claimBatch(db: Database, input: ClaimInput): Promise<Claim
       if (suppressedHashes.has(addressHash(c.recipient).toString('hex'))) suppressed.push(ref(c));
       else allowed.push(c);
     }
-    const room = allowed.length ? input.dailyLimit - Math.max(read!.today as number, read!.rolling as number) - (read!.in_flight as number) : 0;
+    const room = allowed.length ? roomOf({ sentToday: read!.sent_today, sentRolling24h: read!.sent_rolling, inFlight: read!.in_flight }, input.dailyLimit) : 0;
     const toClaim = allowed.slice(0, Math.max(0, room));
     const nextAttemptAt = new Date(now.getTime() + (input.deferFor ?? 60_000));
     const deferred = allowed.slice(toClaim.length).map((c) => ({ ...ref(c), nextAttemptAt }));
@@ -202,16 +203,6 @@ export async function claimBatch(db: Database, input: ClaimInput): Promise<Claim
 async function setStates(tx: Transaction, ids: readonly string[], set: ReturnType<typeof sql>): Promise<void> {
   if (ids.length === 0) return;
   await tx.query(sql`UPDATE deliveries SET ${set}, updated_at = now() WHERE message_id = ANY(${ids}::text[])`);
-}
-
-/** An account's accepted messages (UTC day, rolling 24 h) and those in flight, as select-list columns. */
-function usageColumns(accountId: string, now: Date) {
-  return sql`
-    COALESCE((SELECT sum(sent) FROM quota_usage WHERE account_id = ${accountId}
-                AND minute >= date_trunc('day', ${now}::timestamptz, 'UTC')), 0)::int AS today,
-    COALESCE((SELECT sum(sent) FROM quota_usage WHERE account_id = ${accountId}
-                AND minute > ${now}::timestamptz - interval '24 hours 1 minute'), 0)::int AS rolling,
-    (SELECT count(*) FROM deliveries WHERE account_id = ${accountId} AND state IN ('claimed', 'sending'))::int AS in_flight`;
 }
 
 /** Serialises the account's claims with its epoch bumps, and refuses a stale epoch. */

@@ -1,6 +1,7 @@
 import { sql, type Queryable, type Transaction } from '@databases/pg';
 import type { MessageContent, MessageKind } from '@postbus/contracts';
 import type { AccountUsage, Assignment, NewDelivery } from './types.js';
+import { usageColumns } from './usage.js';
 
 /**
  * The dispatcher's side of the ledger: rows for new requests (assigned or waiting), the
@@ -45,17 +46,10 @@ export async function currentAssignments(db: Queryable, messageIds: readonly str
 
 export async function accountUsage(db: Queryable, accountIds: readonly string[], now: Date): Promise<Map<string, AccountUsage>> {
   if (accountIds.length === 0) return new Map();
-  // A bucket holds the sends of one minute, stamped no earlier than the server's acceptance;
-  // it leaves the rolling window a minute late so that no send in it is forgotten early.
   const rows = await db.query(sql`
-    SELECT a.id AS account_id,
-      COALESCE((SELECT sum(q.sent) FROM quota_usage q WHERE q.account_id = a.id
-                  AND q.minute >= date_trunc('day', ${now}::timestamptz, 'UTC')), 0)::int AS sent_today,
-      COALESCE((SELECT sum(q.sent) FROM quota_usage q WHERE q.account_id = a.id
-                  AND q.minute > ${now}::timestamptz - interval '24 hours 1 minute'), 0)::int AS sent_rolling,
+    SELECT a.id AS account_id, ${usageColumns(sql`a.id`, now)},
       (SELECT count(*) FROM deliveries d WHERE d.account_id = a.id
-                  AND d.state IN ('assigned', 'claimed', 'sending', 'retry_wait'))::int AS open,
-      (SELECT count(*) FROM deliveries d WHERE d.account_id = a.id AND d.state IN ('claimed', 'sending'))::int AS in_flight
+                  AND d.state IN ('assigned', 'claimed', 'sending', 'retry_wait'))::int AS open
     FROM unnest(${accountIds}::text[]) AS a(id)`);
   return new Map(
     rows.map((r) => [

@@ -52,8 +52,14 @@ export interface AccountUsage {
   readonly inFlight: number;
 }
 
+/** Messages the dispatcher may still give the account: what it may send, less what it already holds. */
 export function creditOf(u: AccountUsage, dailyLimit: number): number {
   return Math.max(0, dailyLimit - Math.max(u.sentToday, u.sentRolling24h) - u.open);
+}
+
+/** Messages the account's worker may start now: what it may send, less what is in flight. */
+export function roomOf(u: Pick<AccountUsage, 'sentToday' | 'sentRolling24h' | 'inFlight'>, dailyLimit: number): number {
+  return dailyLimit - Math.max(u.sentToday, u.sentRolling24h) - u.inFlight;
 }
 
 export interface ClaimedMessage {
