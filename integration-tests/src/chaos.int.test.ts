@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '@postbus/db';
 import { sleep, waitFor, type ServiceName } from '@postbus/testing';
-import { OPEN_STATES, ledgerStates, registerAccount, requestMessages, startWorld, type World } from './fixtures.js';
+import { ledgerStates, registerAccount, requestMessages, startWorld, type World, waitUntilSettled } from './fixtures.js';
 
 /** Every service but the admin killed with SIGKILL at some point mid-run, then started again. */
 describe('processes killed at random', () => {
@@ -27,13 +27,7 @@ describe('processes killed at random', () => {
       await sleep(700);
     }
     await posting;
-    await waitFor(
-      async () => {
-        const s = await ledgerStates(w.db);
-        return OPEN_STATES.every((o) => !s[o]) && Object.values(s).reduce((a, b) => a + b, 0) === total;
-      },
-      { timeoutMs: 150_000, intervalMs: 500, message: 'messages did not all reach an outcome' },
-    );
+    await waitUntilSettled(w, total, 150_000, 'messages did not all reach an outcome');
     expect(w.sink.duplicates()).toEqual([]);
     const states = await ledgerStates(w.db);
     expect((states.sent ?? 0) + (states.uncertain ?? 0)).toBe(total);

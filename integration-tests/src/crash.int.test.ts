@@ -1,17 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '@postbus/db';
-import { sleep, waitFor } from '@postbus/testing';
-import { OPEN_STATES, ledgerStates, registerAccount, requestMessages, startWorld, type World } from './fixtures.js';
+import { sleep } from '@postbus/testing';
+import { ledgerStates, registerAccount, requestMessages, startWorld, type World, waitUntilSettled } from './fixtures.js';
 
 /** Every message has an outcome or is `uncertain`; the server saw none twice; the ledger and the server agree. */
 async function expectSettledWithoutDuplicates(w: World, total: number): Promise<Record<string, number>> {
-  await waitFor(
-    async () => {
-      const s = await ledgerStates(w.db);
-      return OPEN_STATES.every((o) => !s[o]) && Object.values(s).reduce((a, b) => a + b, 0) === total;
-    },
-    { timeoutMs: 120_000, intervalMs: 250, message: 'messages did not all reach an outcome' },
-  );
+  await waitUntilSettled(w, total, 120_000, 'messages did not all reach an outcome');
   const states = await ledgerStates(w.db);
   expect(w.sink.duplicates()).toEqual([]);
   const atServer = new Set(w.sink.transactions.map((t) => t.messageId));

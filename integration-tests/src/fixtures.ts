@@ -1,7 +1,7 @@
 import { connectBus, deleteNamespace, ensureStreams, type Bus } from '@postbus/bus';
 import { bucketSpecs, streamSpecs, type Namespace } from '@postbus/contracts';
 import { connectDatabase, migrate, sql, type Database } from '@postbus/db';
-import { createTestDatabase, sharedNatsUrl, startSmtpSink, testNamespace, type SmtpSink, type TestDatabase } from '@postbus/testing';
+import { createTestDatabase, sharedNatsUrl, startSmtpSink, testNamespace, waitFor, type SmtpSink, type TestDatabase } from '@postbus/testing';
 import { AdminClient, Platform } from '@postbus/testing';
 
 export interface World {
@@ -93,3 +93,15 @@ export async function ledgerStates(db: Database): Promise<Record<string, number>
 }
 
 export const OPEN_STATES = ['waiting', 'assigned', 'claimed', 'sending', 'retry_wait'];
+
+/** Waits until the ledger holds `total` messages and none of them is still open. */
+export async function waitUntilSettled(w: World, total: number, timeoutMs: number, message = 'messages did not all reach an outcome'): Promise<void> {
+  await waitFor(
+    async () => {
+      // Postgres may be away for a while in some tests: not settled yet.
+      const s = await ledgerStates(w.db).catch(() => ({}));
+      return OPEN_STATES.every((o) => !s[o]) && Object.values(s).reduce((a, b) => a + b, 0) === total;
+    },
+    { timeoutMs, intervalMs: 250, message },
+  );
+}

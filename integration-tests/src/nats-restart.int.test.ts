@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, startNatsServer, type NatsServer } from '@postbus/testing';
-import { OPEN_STATES, ledgerStates, registerAccount, requestMessages, startWorld, type World } from './fixtures.js';
-import { waitFor } from '@postbus/testing';
+import { ledgerStates, registerAccount, requestMessages, startWorld, type World, waitUntilSettled } from './fixtures.js';
 
 describe('nats-server restarted mid-run (its own server, store and port)', () => {
   let nats: NatsServer;
@@ -22,13 +21,7 @@ describe('nats-server restarted mid-run (its own server, store and port)', () =>
     await w.sink.waitFor((t) => t.length >= 50, 60_000);
     await nats.restart();
     await sleep(200);
-    await waitFor(
-      async () => {
-        const s = await ledgerStates(w.db);
-        return OPEN_STATES.every((o) => !s[o]) && Object.values(s).reduce((a, b) => a + b, 0) === ids.length;
-      },
-      { timeoutMs: 150_000, intervalMs: 250, message: 'messages did not all reach an outcome after the restart' },
-    );
+    await waitUntilSettled(w, ids.length, 150_000, 'messages did not all reach an outcome after the restart');
     const states = await ledgerStates(w.db);
     expect(w.sink.duplicates()).toEqual([]);
     expect(states.sent).toBe(400);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '@postbus/db';
-import { sleep, startPostgresServer, waitFor, type PostgresServer } from '@postbus/testing';
-import { OPEN_STATES, ledgerStates, registerAccount, requestMessages, startWorld, type World } from './fixtures.js';
+import { sleep, startPostgresServer, type PostgresServer } from '@postbus/testing';
+import { ledgerStates, registerAccount, requestMessages, startWorld, type World, waitUntilSettled } from './fixtures.js';
 
 describe('Postgres stopped mid-run (its own server) and started again', () => {
   let pg: PostgresServer;
@@ -27,13 +27,7 @@ describe('Postgres stopped mid-run (its own server) and started again', () => {
     // at most the message of each account that was already marked `sending`.
     expect(w.sink.transactions.length - duringOutage).toBeLessThanOrEqual(2);
     await pg.start();
-    await waitFor(
-      async () => {
-        const s = await ledgerStates(w.db).catch(() => ({}));
-        return OPEN_STATES.every((o) => !s[o]) && Object.values(s).reduce((a, b) => a + b, 0) === 300;
-      },
-      { timeoutMs: 150_000, intervalMs: 500, message: 'messages did not all reach an outcome after Postgres came back' },
-    );
+    await waitUntilSettled(w, 300, 150_000, 'messages did not all reach an outcome after Postgres came back');
     expect(w.sink.duplicates()).toEqual([]);
     expect(await ledgerStates(w.db)).toEqual({ sent: 300 });
     expect(new Set(w.sink.transactions.map((t) => t.messageId)).size).toBe(300);
