@@ -1,5 +1,6 @@
 import { decodeEvent, type PostbusEvent } from '@postbus/contracts';
 import type { Bus } from './connection.js';
+import { mapReadError } from './publish.js';
 import { openCursor } from './reader.js';
 
 export interface AggregateRead<E extends PostbusEvent = PostbusEvent> {
@@ -10,6 +11,14 @@ export interface AggregateRead<E extends PostbusEvent = PostbusEvent> {
 
 /** Reads every event of one aggregate subject, in order, validated and upcast. */
 export async function readAggregate<E extends PostbusEvent = PostbusEvent>(bus: Bus, stream: string, subject: string): Promise<AggregateRead<E>> {
+  try {
+    return await readAll<E>(bus, stream, subject);
+  } catch (err) {
+    throw mapReadError(err);
+  }
+}
+
+async function readAll<E extends PostbusEvent>(bus: Bus, stream: string, subject: string): Promise<AggregateRead<E>> {
   const last = await bus.jsm.streams.getMessage(stream, { last_by_subj: subject }).catch((err: unknown) => {
     if ((err as { code?: number }).code === 10037 || /no message found/i.test(String((err as Error).message))) return null;
     throw err;

@@ -1,6 +1,7 @@
-import { decodeEvent, evolveAccount, streamName, type AccountEvent, type AccountState } from '@postbus/contracts';
+import { InfrastructureError, decodeEvent, evolveAccount, streamName, type AccountEvent, type AccountState } from '@postbus/contracts';
 import type { StreamCursor } from '@postbus/contracts';
 import type { Bus } from './connection.js';
+import { mapReadError } from './publish.js';
 import { openCursor } from './reader.js';
 
 export interface DirectoryLog {
@@ -45,11 +46,13 @@ export class AccountDirectory {
   }
 
   async sync(timeoutMs = 10_000): Promise<void> {
-    const info = await this.bus.jsm.streams.info(streamName(this.bus.ns, 'ACCOUNTS'));
+    const info = await this.bus.jsm.streams.info(streamName(this.bus.ns, 'ACCOUNTS')).catch((err: unknown) => {
+      throw mapReadError(err);
+    });
     const target = info.state.last_seq;
     if (this.position >= target) return;
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('account directory did not catch up in time')), timeoutMs);
+      const t = setTimeout(() => reject(new InfrastructureError('log_unavailable', 'the account directory did not catch up in time')), timeoutMs);
       this.waiters.push({ seq: target, resolve: () => (clearTimeout(t), resolve()) });
     });
   }

@@ -4,6 +4,7 @@ import {
   InfrastructureError,
   PostbusError,
   encodeEvent,
+  isPostbusError,
   WorkItem,
   assertValid,
   workItemMsgId,
@@ -15,6 +16,11 @@ export class ConcurrencyError extends PostbusError {
   constructor(subject: string, cause?: unknown) {
     super('concurrent_change', `another change to ${subject} came first`, { status: 409, retryable: true, cause });
   }
+}
+
+/** A failed read of the log: our own errors pass; what the NATS client throws means the log is away. */
+export function mapReadError(err: unknown): Error {
+  return isPostbusError(err) ? err : new InfrastructureError('log_unavailable', 'the event log is unavailable', err);
 }
 
 /** Maps what the NATS client throws to the error vocabulary: the caller decides ack, retry or 503. */

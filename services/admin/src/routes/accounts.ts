@@ -14,7 +14,7 @@ import {
   type SendingSettings,
 } from '@postbus/contracts';
 import { putSecret, withDatabase } from '@postbus/db';
-import { readAccount, syncDirectory } from '../adapters/log.js';
+import { readAccount } from '../adapters/log.js';
 import { LIMITS, type AdminDeps } from '../deps.js';
 import { Problem } from '../http/problem.js';
 import { AccountView, ChangeSettings, CreateAccount, IdParam } from '../http/schemas.js';
@@ -97,7 +97,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     '/',
     { schema: { tags: ['accounts'], summary: 'List accounts', response: { 200: Type.Object({ accounts: Type.Array(AccountView) }), ...errors } } },
     async () => {
-      await syncDirectory(directory);
+      await directory.sync();
       const accounts = directory.all().sort((a, b) => a.registeredAt.localeCompare(b.registeredAt) || a.id.localeCompare(b.id));
       return { accounts: accounts.map(toView) };
     },
@@ -107,7 +107,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     '/:id',
     { schema: { tags: ['accounts'], summary: 'One account', params: IdParam(AccountId), response: { 200: AccountView, ...errors } } },
     async (request) => {
-      await syncDirectory(directory);
+      await directory.sync();
       const state = directory.get(request.params.id);
       if (!state) throw notFound();
       return toView(state);

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { MessageId, PostbusError, ValidationError, derivedId, newId } from '@postbus/contracts';
 import { claimIdempotencyKey, completeIdempotencyKey, releaseIdempotencyKey, withDatabase } from '@postbus/db';
 import { readMessageStatus } from '../adapters/delivery-status.js';
-import { publishAll, syncDirectory } from '../adapters/log.js';
+import { publishAll } from '../adapters/log.js';
 import { requestHash } from '../domain/canonical.js';
 import { needsAccounts, prepareMessages, type MessageRequest } from '../domain/message-request.js';
 import { LIMITS, type AdminDeps } from '../deps.js';
@@ -42,7 +42,7 @@ export const messageRoutes: FastifyPluginAsyncTypebox<MessageRoutesOptions> = as
   const Body = Type.Union([MessageInput, messageBatch(maxBatch)]);
 
   async function accept(messages: readonly MessageRequest[], single: boolean, principal: string, key: string | undefined, now: Date): Promise<Accepted> {
-    if (needsAccounts(messages)) await syncDirectory(directory);
+    if (needsAccounts(messages)) await directory.sync();
     const prepared = prepareMessages(messages, directory, {
       principal,
       now,
