@@ -24,7 +24,7 @@ export function mapReadError(err: unknown): Error {
 }
 
 /** Maps what the NATS client throws to the error vocabulary: the caller decides ack, retry or 503. */
-export function mapPublishError(err: unknown, subject: string): Error {
+function mapPublishError(err: unknown, subject: string): Error {
   const e = err as { name?: string; code?: number; message?: string; status?: number };
   const message = e?.message ?? '';
   if (e?.code === 10071 || /wrong last sequence/i.test(message)) return new ConcurrencyError(subject, err);

@@ -10,8 +10,6 @@ export interface Namespace {
   readonly prefix: string;
 }
 
-export const PRODUCTION: Namespace = Object.freeze({ prefix: '' });
-
 export const REQUEST_SHARDS = 16;
 /** Subject token for mail events of messages no account has been given yet. */
 export const UNASSIGNED = 'unassigned';

@@ -1,4 +1,4 @@
-import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import { AccountId, EventId, IsoTime, MessageId } from '../schema.js';
 
 /** `{ id, type, version, occurredAt, accountId?, messageId?, data }`, as in DESIGN.md. */
@@ -27,4 +27,3 @@ export interface EventBase {
   readonly data: unknown;
 }
 
-export type EnvelopeOf<S extends TSchema> = Static<S>;

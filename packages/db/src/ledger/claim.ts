@@ -206,12 +206,12 @@ async function setStates(tx: Transaction, ids: readonly string[], set: ReturnTyp
 }
 
 /** Serialises the account's claims with its epoch bumps, and refuses a stale epoch. */
-export async function lockEpoch(tx: Transaction, accountId: string, epoch: number): Promise<void> {
+async function lockEpoch(tx: Transaction, accountId: string, epoch: number): Promise<void> {
   const [row] = await tx.query(sql`SELECT epoch FROM account_epochs WHERE account_id = ${accountId} FOR UPDATE`);
   if (!row || row.epoch !== epoch) throw new StaleEpochError(accountId, epoch, row?.epoch);
 }
 
-export async function countSent(tx: Transaction, accountId: string, n: number, at: Date): Promise<void> {
+async function countSent(tx: Transaction, accountId: string, n: number, at: Date): Promise<void> {
   if (n <= 0) return;
   await tx.query(sql`
     INSERT INTO quota_usage (account_id, minute, sent) VALUES (${accountId}, date_trunc('minute', ${at}::timestamptz), ${n})

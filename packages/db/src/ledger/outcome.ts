@@ -69,7 +69,7 @@ function toCall(input: AdvanceInput): Record<string, unknown> {
 }
 
 /** Several advances (of different accounts) in one statement; each is applied on its own terms. */
-export async function advanceMany(db: Database, inputs: readonly AdvanceInput[]): Promise<AdvanceResult[]> {
+async function advanceMany(db: Database, inputs: readonly AdvanceInput[]): Promise<AdvanceResult[]> {
   const rows = await db.query(sql`SELECT idx, recorded, marked, current_epoch FROM ledger_advance_many(${JSON.stringify(inputs.map(toCall))}::jsonb)`);
   const byIdx = new Map(rows.map((r) => [r.idx as number, r]));
   return inputs.map((input, i) => {
