@@ -80,8 +80,21 @@ export function bucketSpecs(ns: Namespace, opts: StreamOptions = {}): readonly B
   const replicas = opts.replicas ?? 1;
   return [
     { name: bucketName(ns, 'postbus_config'), ttl: 0, history: 5, replicas },
+    // Sender-node leases: a key lives while its node renews it. On 2.9 expiry writes no
+    // delete marker, so readers poll the keys rather than watch them.
+    { name: bucketName(ns, 'postbus_nodes'), ttl: NODE_LEASE_TTL_MS * 1e6, history: 1, replicas },
   ];
 }
+
+/** A node's lease lives this long after its last renewal; it renews every third of it. */
+export const NODE_LEASE_TTL_MS = 8_000;
+export const NODE_LEASE_RENEW_MS = 2_000;
+/**
+ * A new owner waits this long after its predecessor's lease ran out, for a transaction that
+ * started just before the predecessor's deadline to be cut off (workers abort at their deadline).
+ */
+export const TAKEOVER_GRACE_MS = 3_000;
+export const FAULTS_CONSUMER = 'orchestrator_faults';
 
 export const DISPATCHER_CONSUMER = 'dispatcher';
 

@@ -44,4 +44,46 @@ describe('the account aggregate', () => {
     const changed = decideAccount({ type: 'ChangeAccountSettings', accountId: id, changes: { dailyLimit: 10 }, actor: 'ops' }, foldAccount(registered), ctx);
     expect(foldAccount([...registered, ...changed])?.settings).toEqual({ ...settings, dailyLimit: 10 });
   });
+
+  describe('lifecycle', () => {
+    const pause = (status: 'paused' | 'paused_limit_reached' | 'paused_provider_limit' | 'paused_bounce_rate', actor = 'system', until?: string): AccountCommand => ({
+      type: 'PauseAccount',
+      accountId: id,
+      status,
+      reason: status,
+      actor,
+      ...(until ? { until } : {}),
+    });
+    const after = (...cmds: AccountCommand[]) =>
+      cmds.reduce<AccountEvent[]>((evs, c) => [...evs, ...decideAccount(c, foldAccount(evs), ctx)], [...registered]);
+
+    it('pauses an active account with reason and actor', () =>
+      given(registered).when(pause('paused_limit_reached')).then([{ type: 'AccountPaused', data: { status: 'paused_limit_reached', actor: 'system' } }]));
+    it('a person may pause over an automatic pause', () =>
+      given(after(pause('paused_limit_reached'))).when(pause('paused', 'ops')).then([{ type: 'AccountPaused', data: { status: 'paused' } }]));
+    it('an automatic pause never replaces a stronger state', () => {
+      given(after(pause('paused', 'ops'))).when(pause('paused_limit_reached')).then([]);
+      given(after({ type: 'SuspendAccount', accountId: id, reason: 'credentials_rejected', actor: 'system' })).when(pause('paused_bounce_rate')).then([]);
+    });
+    it('extends a provider pause only to a later time', () => {
+      const first = after(pause('paused_provider_limit', 'system', '2026-11-29T00:00:00.000Z'));
+      given(first).when(pause('paused_provider_limit', 'system', '2026-11-28T12:00:00.000Z')).then([]);
+      given(first).when(pause('paused_provider_limit', 'system', '2026-11-29T06:00:00.000Z')).then([{ type: 'AccountPaused', data: { until: '2026-11-29T06:00:00.000Z' } }]);
+    });
+    it('an automatic resume ends only the states it names', () => {
+      const auto: AccountCommand = { type: 'ResumeAccount', accountId: id, reason: 'room_available', actor: 'system', onlyFrom: ['paused_limit_reached'] };
+      given(after(pause('paused_limit_reached'))).when(auto).then([{ type: 'AccountResumed', data: { from: 'paused_limit_reached' } }]);
+      given(after(pause('paused_limit_reached'), pause('paused', 'ops'))).when(auto).then([]);
+    });
+    it('only a person resumes a suspended account; resuming an active one records nothing', () => {
+      const suspended = after({ type: 'SuspendAccount', accountId: id, reason: 'credentials_rejected', detail: '535 5.7.8', actor: 'system' });
+      expect(foldAccount(suspended)).toMatchObject({ status: 'suspended', statusReason: 'credentials_rejected: 535 5.7.8' });
+      given(suspended).when({ type: 'ResumeAccount', accountId: id, reason: 'checked', actor: 'ops' }).then([{ type: 'AccountResumed', data: { from: 'suspended', actor: 'ops' } }]);
+      given(registered).when({ type: 'ResumeAccount', accountId: id, reason: 'x', actor: 'ops' }).then([]);
+    });
+    it('suspends once', () =>
+      given(after({ type: 'SuspendAccount', accountId: id, reason: 'unknown', actor: 'system' }))
+        .when({ type: 'SuspendAccount', accountId: id, reason: 'unknown', actor: 'system' })
+        .then([]));
+  });
 });

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Actor, Email, HeaderText, SecretId } from '../schema.js';
+import { Actor, Email, HeaderText, IsoTime, SecretId } from '../schema.js';
 import { envelope } from './envelope.js';
 
 export const TlsMode = Type.Union([Type.Literal('implicit'), Type.Literal('starttls'), Type.Literal('none')]);
@@ -18,6 +18,16 @@ export const SmtpSettings = Type.Object(
 );
 export type SmtpSettings = Static<typeof SmtpSettings>;
 
+export const Warmup = Type.Object(
+  {
+    days: Type.Integer({ minimum: 1, maximum: 365 }),
+    startLimit: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
+    startedAt: IsoTime,
+  },
+  { additionalProperties: false },
+);
+export type Warmup = Static<typeof Warmup>;
+
 export const SendingSettings = Type.Object(
   {
     dailyLimit: Type.Integer({ minimum: 0, maximum: 10_000_000 }),
@@ -25,6 +35,11 @@ export const SendingSettings = Type.Object(
     sendDelayMs: Type.Integer({ minimum: 0, maximum: 3_600_000 }),
     postalAddress: Type.Union([HeaderText(500), Type.Null()]),
     fromName: Type.Union([HeaderText(200), Type.Null()]),
+    /**
+     * Optional warm-up: the limit ramps linearly from `startLimit` on the first day to
+     * `dailyLimit` after `days` days, counted from `startedAt` (a new account's registration).
+     */
+    warmup: Type.Optional(Type.Union([Warmup, Type.Null()])),
   },
   { additionalProperties: false },
 );
@@ -64,5 +79,80 @@ export const AccountCredentialsChanged = envelope(
 );
 export type AccountCredentialsChanged = Static<typeof AccountCredentialsChanged>;
 
-export type AccountEvent = AccountRegistered | AccountSettingsChanged | AccountCredentialsChanged;
-export const accountEventSchemas = [AccountRegistered, AccountSettingsChanged, AccountCredentialsChanged] as const;
+/**
+ * Where an account is in its lifecycle. Every state but `active` stops its worker.
+ * - `paused`: by a person; only a person resumes it.
+ * - `paused_limit_reached`: its daily or rolling-24 h limit; resumes by itself when room returns.
+ * - `paused_provider_limit`: the provider's rate or daily limit; resumes after `until`.
+ * - `paused_bounce_rate`, `paused_complaint_rate`: measured rates over the threshold; a person resumes.
+ * - `paused_worker_failing`: its worker crashed more than 3 times in an hour; a person resumes.
+ * - `suspended`: credentials rejected, disabled by the provider, or unknown; a person resumes.
+ */
+export const AccountStatus = Type.Union([
+  Type.Literal('active'),
+  Type.Literal('paused'),
+  Type.Literal('paused_limit_reached'),
+  Type.Literal('paused_provider_limit'),
+  Type.Literal('paused_bounce_rate'),
+  Type.Literal('paused_complaint_rate'),
+  Type.Literal('paused_worker_failing'),
+  Type.Literal('suspended'),
+]);
+export type AccountStatus = Static<typeof AccountStatus>;
+export type StoppedStatus = Exclude<AccountStatus, 'active'>;
+
+export const SuspensionReason = Type.Union([
+  Type.Literal('credentials_rejected'),
+  Type.Literal('disabled_by_provider'),
+  Type.Literal('unknown'),
+]);
+export type SuspensionReason = Static<typeof SuspensionReason>;
+
+const Reason = Type.String({ minLength: 1, maxLength: 500 });
+
+export const AccountPaused = envelope(
+  'AccountPaused',
+  1,
+  Type.Object(
+    {
+      status: Type.Union([
+        Type.Literal('paused'),
+        Type.Literal('paused_limit_reached'),
+        Type.Literal('paused_provider_limit'),
+        Type.Literal('paused_bounce_rate'),
+        Type.Literal('paused_complaint_rate'),
+        Type.Literal('paused_worker_failing'),
+      ]),
+      reason: Reason,
+      actor: Actor,
+      /** `paused_provider_limit`: when the provider allows sending again. */
+      until: Type.Optional(IsoTime),
+    },
+    { additionalProperties: false },
+  ),
+);
+export type AccountPaused = Static<typeof AccountPaused>;
+
+export const AccountSuspended = envelope(
+  'AccountSuspended',
+  1,
+  Type.Object({ reason: SuspensionReason, detail: Type.Optional(Reason), actor: Actor }, { additionalProperties: false }),
+);
+export type AccountSuspended = Static<typeof AccountSuspended>;
+
+export const AccountResumed = envelope(
+  'AccountResumed',
+  1,
+  Type.Object({ from: AccountStatus, reason: Reason, actor: Actor }, { additionalProperties: false }),
+);
+export type AccountResumed = Static<typeof AccountResumed>;
+
+export type AccountEvent = AccountRegistered | AccountSettingsChanged | AccountCredentialsChanged | AccountPaused | AccountSuspended | AccountResumed;
+export const accountEventSchemas = [
+  AccountRegistered,
+  AccountSettingsChanged,
+  AccountCredentialsChanged,
+  AccountPaused,
+  AccountSuspended,
+  AccountResumed,
+] as const;

@@ -54,6 +54,8 @@ export const EmailQueued = envelope(
       subject: HeaderText(998),
       campaignId: Type.Optional(CampaignTag),
       requestedAt: IsoTime,
+      /** The orchestrator leader's epoch that dispatched it. */
+      leaderEpoch: Type.Optional(Type.Integer({ minimum: 1 })),
     },
     { additionalProperties: false },
   ),
@@ -207,6 +209,7 @@ export const WorkItem = Type.Object(
     assignment: Type.Integer({ minimum: 1 }),
     attempt: Type.Integer({ minimum: 1 }),
     dispatchedAt: IsoTime,
+    leaderEpoch: Type.Optional(Type.Integer({ minimum: 1 })),
   },
   { additionalProperties: false },
 );

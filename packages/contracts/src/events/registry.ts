@@ -4,8 +4,9 @@ import { checker } from '../schema.js';
 import { accountEventSchemas, type AccountEvent } from './account.js';
 import type { EventBase } from './envelope.js';
 import { EmailRequested, mailEventSchemas, type MailEvent } from './mail.js';
+import { opsEventSchemas, type OpsEvent } from './ops.js';
 
-export type PostbusEvent = AccountEvent | MailEvent | EmailRequested;
+export type PostbusEvent = AccountEvent | MailEvent | EmailRequested | OpsEvent;
 export type EventType = PostbusEvent['type'];
 export type EventOf<T extends EventType> = Extract<PostbusEvent, { type: T }>;
 
@@ -15,7 +16,7 @@ interface Registered {
 }
 
 const registry = new Map<string, Registered>();
-for (const schema of [...accountEventSchemas, ...mailEventSchemas, EmailRequested]) {
+for (const schema of [...accountEventSchemas, ...mailEventSchemas, EmailRequested, ...opsEventSchemas]) {
   const props = (schema as unknown as { properties: { type: { const: string }; version: { const: number } } }).properties;
   registry.set(props.type.const, { schema, version: props.version.const });
 }
