@@ -10,3 +10,5 @@ export * from './suppression.js';
 export * from './secret-store.js';
 export * from './idempotency.js';
 export * from './projection.js';
+export * from './placement.js';
+export * from './alerts.js';

@@ -38,13 +38,20 @@ export interface EpochStart {
 
 export const QUARANTINE_AFTER_CRASHES = 3;
 
-/** Takes a new epoch for the account and settles what its previous worker left behind. */
-export async function startEpoch(db: Database, accountId: string, now: Date): Promise<EpochStart> {
+/**
+ * Settles what the account's previous workers left behind, as the worker of `epoch` (the
+ * epoch the leader gave it when it placed the account; refused if no longer current).
+ * Without `epoch` it takes a new one itself — a worker run without an orchestrator (tests).
+ */
+export async function startEpoch(db: Database, accountId: string, now: Date, epoch?: number): Promise<EpochStart> {
   return db.tx(async (tx) => {
-    const [row] = await tx.query(sql`
-      INSERT INTO account_epochs (account_id, epoch) VALUES (${accountId}, 1)
-      ON CONFLICT (account_id) DO UPDATE SET epoch = account_epochs.epoch + 1, updated_at = now()
-      RETURNING epoch`);
+    const [row] =
+      epoch === undefined
+        ? await tx.query(sql`
+            INSERT INTO account_epochs (account_id, epoch) VALUES (${accountId}, 1)
+            ON CONFLICT (account_id) DO UPDATE SET epoch = account_epochs.epoch + 1, updated_at = now()
+            RETURNING epoch`)
+        : [{ epoch: await lockEpoch(tx, accountId, epoch) }];
     const claimed = await tx.query(sql`
       UPDATE deliveries SET
         claim_failures = claim_failures + 1,
@@ -206,9 +213,10 @@ async function setStates(tx: Transaction, ids: readonly string[], set: ReturnTyp
 }
 
 /** Serialises the account's claims with its epoch bumps, and refuses a stale epoch. */
-async function lockEpoch(tx: Transaction, accountId: string, epoch: number): Promise<void> {
+async function lockEpoch(tx: Transaction, accountId: string, epoch: number): Promise<number> {
   const [row] = await tx.query(sql`SELECT epoch FROM account_epochs WHERE account_id = ${accountId} FOR UPDATE`);
-  if (!row || row.epoch !== epoch) throw new StaleEpochError(accountId, epoch, row?.epoch);
+  if (!row || Number(row.epoch) !== epoch) throw new StaleEpochError(accountId, epoch, row?.epoch);
+  return epoch;
 }
 
 async function countSent(tx: Transaction, accountId: string, n: number, at: Date): Promise<void> {
