@@ -6,3 +6,5 @@ export * from './consume.js';
 export * from './aggregate.js';
 export * from './directory.js';
 export type { JsMsg, PubAck } from '@nats-io/jetstream';
+export * from './lease.js';
+export * from './account-command.js';
