@@ -17,11 +17,17 @@ export interface PostbusConfig {
     readonly reconcileIntervalMs: number;
     readonly retryDelaysMs: readonly number[];
     readonly healthPort: number;
+    /** This orchestrator's name in the leader lease. */
+    readonly instanceId: string;
+    /** More messages queued (waiting or not yet sent) than this raises a backlog alert (0: never). */
+    readonly backlogAlertThreshold: number;
+    /** Where alerts are POSTed (signed with alertWebhookSecret), or empty. */
+    readonly alertWebhookUrl: string;
   };
   readonly sender: {
     readonly nodeId: string;
-    /** Only these accounts (comma list), or every account when empty. */
-    readonly accounts: readonly string[];
+    /** Accounts this node offers to work (the leader never places more here). */
+    readonly capacity: number;
     readonly smtpTimeoutMs: number;
     /** Our name in EHLO. */
     readonly clientName: string;
@@ -35,6 +41,8 @@ export interface PostbusConfig {
     readonly masterKeyId: string;
     readonly jwtSecret: string;
     readonly adminPassword: string;
+    /** HMAC key for the alert webhook's signature. */
+    readonly alertWebhookSecret: string;
   };
 }
 
@@ -83,10 +91,13 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       reconcileIntervalMs: int('POSTBUS_RECONCILE_INTERVAL_MS', 30_000, 100, 3_600_000),
       retryDelaysMs: retry,
       healthPort: int('POSTBUS_ORCHESTRATOR_HEALTH_PORT', 0, 0, 65535),
+      instanceId: str('POSTBUS_ORCHESTRATOR_ID', `orchestrator-${process.pid}`),
+      backlogAlertThreshold: int('POSTBUS_BACKLOG_ALERT_THRESHOLD', 10_000, 0, 100_000_000),
+      alertWebhookUrl: str('POSTBUS_ALERT_WEBHOOK_URL', ''),
     },
     sender: {
       nodeId: str('POSTBUS_SENDER_NODE_ID', `sender-${process.pid}`),
-      accounts: str('POSTBUS_SENDER_ACCOUNTS', '').split(',').map((s) => s.trim()).filter(Boolean),
+      capacity: int('POSTBUS_SENDER_CAPACITY', 10_000, 0, 1_000_000),
       smtpTimeoutMs: int('POSTBUS_SMTP_TIMEOUT_MS', 60_000, 1_000, 600_000),
       clientName: str('POSTBUS_SMTP_CLIENT_NAME', 'localhost'),
       healthPort: int('POSTBUS_SENDER_HEALTH_PORT', 0, 0, 65535),
@@ -101,8 +112,10 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       masterKeyId: str('POSTBUS_MASTER_KEY_ID', ''),
       jwtSecret: str('POSTBUS_JWT_SECRET', ''),
       adminPassword: env.POSTBUS_ADMIN_PASSWORD ?? '',
+      alertWebhookSecret: env.POSTBUS_ALERT_WEBHOOK_SECRET ?? '',
     },
   };
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(config.sender.nodeId)) problems.push('POSTBUS_SENDER_NODE_ID must be 1–64 letters, digits, _ or -');
   if (problems.length) throw new ConfigError(problems);
   return deepFreeze(config);
 }

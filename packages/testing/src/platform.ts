@@ -34,7 +34,8 @@ export interface RunningService {
  * given NATS, Postgres and namespace. `pnpm test` builds before running the tests.
  */
 export class Platform {
-  readonly services = new Map<ServiceName, RunningService>();
+  /** Keyed by the service's name, or by the key given when several of one service run. */
+  readonly services = new Map<string, RunningService>();
   readonly adminPassword = randomBytes(12).toString('base64url');
   readonly masterKeys = `k1:${randomBytes(32).toString('base64')}`;
   readonly jwtSecret = randomBytes(32).toString('base64');
@@ -69,7 +70,8 @@ export class Platform {
     if (names.includes('admin')) await waitFor(async () => this.ready(), { timeoutMs: 20_000, message: `admin did not start:\n${this.logs('admin')}` });
   }
 
-  async startService(name: ServiceName, extra: Record<string, string> = {}): Promise<RunningService> {
+  /** Starts one service process; `key` names it in `services` when several of one service run (e.g. 'sender-2'). */
+  async startService(name: ServiceName, extra: Record<string, string> = {}, key: string = name): Promise<RunningService> {
     const child = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), `${root}services/${name}/dist/main.js`], { env: this.env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
     const keep = (b: Buffer) => {
@@ -102,11 +104,11 @@ export class Platform {
         return code;
       },
     };
-    this.services.set(name, svc);
+    this.services.set(key, svc);
     return svc;
   }
 
-  logs(name: ServiceName): string {
+  logs(name: string): string {
     return this.services.get(name)?.output.join('') ?? '';
   }
 

@@ -34,6 +34,21 @@ export interface SmtpSinkOptions extends SmtpSinkBehavior {
   tls?: boolean;
   /** Default: a free port. */
   port?: number;
+  /** Close a session idle this long (smtp-server's socketTimeout; its default is a minute). */
+  socketTimeoutMs?: number;
+}
+
+/**
+ * One SMTP transaction as the server saw it, from MAIL FROM to its end — accepted, refused,
+ * or abandoned (reset or connection lost) — for judging overlaps per account.
+ */
+export interface TransactionSpan {
+  user: string | undefined;
+  sessionId: string;
+  startedAt: number;
+  /** Undefined while it is open. */
+  endedAt: number | undefined;
+  end: 'open' | 'accepted' | 'refused' | 'abandoned';
 }
 
 export interface SmtpSink {
@@ -43,6 +58,10 @@ export interface SmtpSink {
   readonly transactions: SmtpTransaction[];
   /** Every refusal the sink answered (auth, injected failures). */
   readonly rejections: SmtpRejection[];
+  /** Every transaction begun, whatever became of it. */
+  readonly spans: TransactionSpan[];
+  /** Pairs of one user's transactions that overlapped in time (an open one lasts until now). */
+  overlaps(): Array<[TransactionSpan, TransactionSpan]>;
   behavior: SmtpSinkBehavior;
   /** Resolves with a copy of the transactions once predicate(transactions) is true. */
   waitFor(predicate: (transactions: readonly SmtpTransaction[]) => boolean, timeoutMs?: number): Promise<SmtpTransaction[]>;
@@ -65,7 +84,16 @@ const addressOf = (session: SMTPServerSession): string =>
 
 /** An SMTP server on 127.0.0.1 that records every transaction, for tests of senders. */
 export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<SmtpSink> {
-  const { auth, maxClients, tls = false, port: wantedPort = 0, ...initialBehavior } = options;
+  const { auth, maxClients, tls = false, port: wantedPort = 0, socketTimeoutMs, ...initialBehavior } = options;
+  const spans: TransactionSpan[] = [];
+  const openSpan = new Map<string, TransactionSpan>();
+  const endSpan = (sessionId: string, end: TransactionSpan['end']) => {
+    const span = openSpan.get(sessionId);
+    if (!span) return;
+    span.endedAt = Date.now();
+    span.end = end;
+    openSpan.delete(sessionId);
+  };
   const transactions: SmtpTransaction[] = [];
   const rejections: SmtpRejection[] = [];
   const waiters = new Waiters(transactions);
@@ -96,6 +124,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     // replies carry their enhanced codes in the text, so the injected ones are used verbatim
     hideENHANCEDSTATUSCODES: true,
     closeTimeout: 1,
+    ...(socketTimeoutMs === undefined ? {} : { socketTimeout: socketTimeoutMs }),
     ...(maxClients === undefined ? {} : { maxClients }),
     onAuth(credentials, session, callback) {
       const user = credentials.username ?? '';
@@ -107,6 +136,11 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
       const failure = sink.behavior.failUser?.(userOf(session));
       if (failure) return callback(reject('mail', session, failure, { address: address.address }));
       startedAt.set(session.id, Date.now());
+      // A new MAIL FROM ends whatever the session had open (RSET leaves no trace of its own).
+      endSpan(session.id, 'abandoned');
+      const span: TransactionSpan = { user: userOf(session), sessionId: session.id, startedAt: Date.now(), endedAt: undefined, end: 'open' };
+      spans.push(span);
+      openSpan.set(session.id, span);
       callback();
     },
     onRcptTo(address, session, callback) {
@@ -138,6 +172,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
         const failure = sink.behavior.onData?.(tx);
         const answer = (): void => {
           tx.endedAt = Date.now();
+          endSpan(session.id, failure ? 'refused' : 'accepted');
           if (failure) return callback(reject('data', session, failure, { transaction: tx }));
           transactions.push(tx);
           waiters.check();
@@ -154,6 +189,7 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     },
     onClose(session) {
       startedAt.delete(session.id);
+      endSpan(session.id, 'abandoned');
     },
   });
   server.on('error', () => {
@@ -176,11 +212,25 @@ export async function startSmtpSink(options: SmtpSinkOptions = {}): Promise<Smtp
     port: address.port,
     transactions,
     rejections,
+    spans,
+    overlaps() {
+      const byUser = new Map<string | undefined, TransactionSpan[]>();
+      for (const sp of spans) byUser.set(sp.user, [...(byUser.get(sp.user) ?? []), sp]);
+      const out: Array<[TransactionSpan, TransactionSpan]> = [];
+      for (const list of byUser.values()) {
+        const sorted = [...list].sort((a, b) => a.startedAt - b.startedAt);
+        for (let i = 0; i < sorted.length; i++) {
+          for (let j = i + 1; j < sorted.length && sorted[j]!.startedAt < (sorted[i]!.endedAt ?? Infinity); j++) out.push([sorted[i]!, sorted[j]!]);
+        }
+      }
+      return out;
+    },
     waitFor: (predicate: (txs: readonly SmtpTransaction[]) => boolean, timeoutMs = 10_000) =>
       waiters.wait(predicate, timeoutMs),
     clear() {
       transactions.length = 0;
       rejections.length = 0;
+      spans.length = 0;
     },
     countByUser: () => countByUser(transactions),
     duplicates: () => duplicateMessageIds(transactions),

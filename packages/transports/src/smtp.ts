@@ -106,6 +106,9 @@ export class SmtpSession {
         const r = refused ?? { phase: 'data' as const, reply: data! };
         throw new SmtpSendError('transaction refused', r.phase, 'no', r.reply.code, `${r.reply.code} ${r.reply.text}`);
       }
+      // Asked again before the message itself: a lease that ran out while the envelope was
+      // answered must not let the body go (the connection is dropped, the server discards it).
+      if (!mayStart()) throw new SmtpSendError('not allowed to send the message now', 'data', 'no', undefined, undefined, 'ENOTSTARTED');
       streaming = true; // from here on the server may keep the message
       wire.write(dataBlock(raw));
       const final = await wire.read('DATA');

@@ -1,81 +1,126 @@
-import { ensureDurable, runBatchLoop, type AccountDirectory, type Bus } from '@postbus/bus';
-import { DISPATCHER_CONSUMER, REQUEST_ACK_WAIT_MS, streamName } from '@postbus/contracts';
-import { purgeExpiredIdempotencyKeys, type Database } from '@postbus/db';
+import { ensureDurable, openNodesBucket, publishEvent, runBatchLoop, sleep, type AccountDirectory, type Bus } from '@postbus/bus';
+import { DISPATCHER_CONSUMER, FAULTS_CONSUMER, REQUEST_ACK_WAIT_MS, streamName } from '@postbus/contracts';
+import { purgeExpiredIdempotencyKeys, purgeWorkerRestarts, type Database, type Leadership } from '@postbus/db';
 import type { Logger } from '@postbus/telemetry';
+import { Alerter, type Notifier } from './alerts.js';
 import { Dispatcher } from './dispatcher.js';
-import { runAsLeader } from './leader.js';
+import { runAsLeader, type LeaderOptions } from './leader.js';
+import { Supervisor } from './supervisor.js';
 
 export interface OrchestratorDeps {
   readonly bus: Bus;
   readonly db: Database;
   readonly directory: AccountDirectory;
   readonly log: Logger;
+  /** Our name in the leader lease. */
+  readonly instanceId: string;
   readonly clock?: () => Date;
   readonly tickMs?: number;
+  readonly placementMs?: number;
   readonly reconcileIntervalMs?: number;
   readonly batchSize?: number;
+  readonly notifiers?: readonly Notifier[];
+  readonly backlogThreshold?: number;
+  readonly takeoverGraceMs?: number;
+  readonly leader?: LeaderOptions;
 }
-
-export const LEADER_LOCK = 7_240_100;
 
 export interface Orchestrator {
   readonly dispatcher: Dispatcher;
-  /** Runs until the signal aborts: competes for leadership, and while leading dispatches. */
+  /** Runs until the signal aborts: competes for leadership, and while leading does the leader's work. */
   run(signal: AbortSignal): Promise<void>;
+}
+
+/** Repeats `fn` every `ms` until the signal aborts; a failed pass is logged and tried again. */
+async function every(ms: number, signal: AbortSignal, log: Logger, what: string, fn: () => Promise<unknown>): Promise<void> {
+  while (!signal.aborted) {
+    try {
+      await fn();
+    } catch (err) {
+      if (signal.aborted) break;
+      log.warn({ err }, `${what} failed; trying again`);
+    }
+    await sleep(ms, signal);
+  }
 }
 
 export function buildOrchestrator(deps: OrchestratorDeps): Orchestrator {
   const dispatcher = new Dispatcher(deps);
-  const { bus, log } = deps;
+  const { bus, log, db } = deps;
+  const clock = deps.clock ?? (() => new Date());
   const tickMs = deps.tickMs ?? 1_000;
   const reconcileMs = deps.reconcileIntervalMs ?? 30_000;
+  const alerter = new Alerter({ bus, db, log, clock, notifiers: deps.notifiers ?? [] });
 
-  async function lead(leading: AbortSignal): Promise<void> {
-    const stream = streamName(bus.ns, 'REQUESTS');
-    await ensureDurable(bus, {
-      stream,
-      name: DISPATCHER_CONSUMER,
-      filterSubject: bus.subjects.requests,
-      ackWaitMs: REQUEST_ACK_WAIT_MS,
-      maxAckPending: 20_000,
+  async function lead(leading: AbortSignal, leadership: Leadership): Promise<void> {
+    dispatcher.leadership = leadership;
+    const now = clock();
+    await publishEvent(bus, bus.subjects.ops('leader'), {
+      id: `leader.${leadership.epoch}`,
+      type: 'LeaderElected',
+      version: 1,
+      occurredAt: now.toISOString(),
+      data: { holder: leadership.holder.slice(0, 200), leaderEpoch: leadership.epoch },
+    }).catch((err: unknown) => log.warn({ err }, 'leader event not published'));
+    const supervisor = new Supervisor({
+      bus,
+      db,
+      directory: deps.directory,
+      log,
+      clock,
+      alerter,
+      nodes: await openNodesBucket(bus),
+      ...(deps.takeoverGraceMs !== undefined ? { graceMs: deps.takeoverGraceMs } : {}),
+      ...(deps.backlogThreshold !== undefined ? { backlogThreshold: deps.backlogThreshold } : {}),
     });
+    const requestsStream = streamName(bus.ns, 'REQUESTS');
+    await ensureDurable(bus, { stream: requestsStream, name: DISPATCHER_CONSUMER, filterSubject: bus.subjects.requests, ackWaitMs: REQUEST_ACK_WAIT_MS, maxAckPending: 20_000 });
+    const opsStream = streamName(bus.ns, 'OPS');
+    await ensureDurable(bus, { stream: opsStream, name: FAULTS_CONSUMER, filterSubject: bus.subjects.ops('fault'), ackWaitMs: 30_000, maxAckPending: 1_000 });
     await dispatcher.reconcile().catch((err: unknown) => log.warn({ err }, 'reconciliation failed'));
     const requests = runBatchLoop(bus, {
-      stream,
+      stream: requestsStream,
       consumer: DISPATCHER_CONSUMER,
       batchSize: deps.batchSize ?? 500,
       signal: leading,
       handle: (batch) => dispatcher.handleRequests(batch),
       onError: (err) => log.error({ err }, 'dispatch batch failed; its requests will come back'),
     });
+    const faults = runBatchLoop(bus, {
+      stream: opsStream,
+      consumer: FAULTS_CONSUMER,
+      batchSize: 50,
+      signal: leading,
+      handle: (batch) => supervisor.handleFaults(batch),
+      onError: (err) => log.error({ err }, 'fault batch failed; its events will come back'),
+    });
+    const placement = every(deps.placementMs ?? 1_000, leading, log, 'placement', () => supervisor.place(leadership));
+    const review = every(Math.max(tickMs, 2_000), leading, log, 'account review', () => supervisor.review());
+    const alerts = every(30_000, leading, log, 'alert delivery', () => alerter.deliverPending());
     const periodic = (async () => {
       let lastReconcile = Date.now();
       let lastPurge = 0;
-      while (!leading.aborted) {
-        await new Promise((r) => setTimeout(r, tickMs));
-        if (leading.aborted) break;
-        try {
-          await dispatcher.tick();
-          if (Date.now() - lastReconcile >= reconcileMs) {
-            lastReconcile = Date.now();
-            await dispatcher.reconcile();
-          }
-          // Idempotency keys are kept 24 h; after that the admin may reuse them, and the rows go.
-          if (Date.now() - lastPurge >= 60_000) {
-            lastPurge = Date.now();
-            const purged = await purgeExpiredIdempotencyKeys(deps.db, (deps.clock ?? (() => new Date()))());
-            if (purged) log.info({ purged }, 'expired idempotency keys removed');
-          }
-        } catch (err) {
-          log.warn({ err }, 'periodic dispatch work failed; trying again');
+      await every(tickMs, leading, log, 'periodic dispatch work', async () => {
+        await dispatcher.tick();
+        if (Date.now() - lastReconcile >= reconcileMs) {
+          lastReconcile = Date.now();
+          await dispatcher.reconcile();
         }
-      }
+        // Idempotency keys are kept 24 h; after that the admin may reuse them, and the rows go.
+        if (Date.now() - lastPurge >= 60_000) {
+          lastPurge = Date.now();
+          const purged = await purgeExpiredIdempotencyKeys(db, clock());
+          if (purged) log.info({ purged }, 'expired idempotency keys removed');
+          await purgeWorkerRestarts(db, clock());
+        }
+      });
     })();
-    await Promise.all([requests, periodic]);
+    await Promise.all([requests, faults, placement, review, alerts, periodic]);
+    dispatcher.leadership = undefined;
   }
 
   return {
     dispatcher,
-    run: (signal) => runAsLeader(deps.db, LEADER_LOCK, signal, log, lead),
+    run: (signal) => runAsLeader(db, deps.instanceId, signal, log, lead, deps.leader),
   };
 }

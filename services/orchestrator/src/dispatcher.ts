@@ -4,6 +4,7 @@ import {
   MAIL_SUBJECT_TOKEN,
   UNASSIGNED,
   decodeEvent,
+  effectiveDailyLimit,
   eventIds,
   streamName,
   type AccountState,
@@ -11,7 +12,9 @@ import {
   type MailEvent,
 } from '@postbus/contracts';
 import {
+  NotLeaderError,
   accountUsage,
+  assertLeader,
   assignWaiting,
   assignedCounts,
   assignedOf,
@@ -24,6 +27,7 @@ import {
   takeDueRetries,
   type Assignment,
   type Database,
+  type Leadership,
   type NewDelivery,
   type Transaction,
 } from '@postbus/db';
@@ -47,6 +51,8 @@ export interface DispatcherDeps {
 export class Dispatcher {
   private readonly clock: () => Date;
   private chain: Promise<unknown> = Promise.resolve();
+  /** Set while this orchestrator leads: every transaction checks it, every dispatch carries its epoch. */
+  leadership: Leadership | undefined;
 
   constructor(private readonly deps: DispatcherDeps) {
     this.clock = deps.clock ?? (() => new Date());
@@ -63,12 +69,18 @@ export class Dispatcher {
     return this.deps.directory.all().filter((a) => a.status === 'active');
   }
 
+  /** Fences a leader's transaction (refused once another orchestrator has taken over). */
+  private async fence(tx: Transaction): Promise<void> {
+    if (!this.leadership) throw new NotLeaderError('this orchestrator', 0);
+    await assertLeader(tx, this.leadership);
+  }
+
   private async candidates(tx: Transaction, now: Date): Promise<Candidate[]> {
     const accounts = this.activeAccounts();
     const usage = await accountUsage(tx, accounts.map((a) => a.id), now);
     return accounts.map((a) => ({
       accountId: a.id,
-      credit: creditOf(usage.get(a.id) ?? { accountId: a.id, sentToday: 0, sentRolling24h: 0, open: 0, inFlight: 0 }, a.settings.dailyLimit),
+      credit: creditOf(usage.get(a.id) ?? { accountId: a.id, sentToday: 0, sentRolling24h: 0, open: 0, inFlight: 0 }, effectiveDailyLimit(a.settings, now)),
       hasPostalAddress: Boolean(a.settings.postalAddress),
     }));
   }
@@ -90,6 +102,7 @@ export class Dispatcher {
     await this.exclusive(async () => {
       const now = this.clock();
       const { rows, inserted, existing } = await this.deps.db.tx(async (tx) => {
+        await this.fence(tx);
         const choice = assign(
           requests.map(({ event }): Wanted => ({ messageId: event.messageId!, kind: event.data.kind, pinnedAccountId: event.data.accountId ?? null })),
           await this.candidates(tx, now),
@@ -143,6 +156,7 @@ export class Dispatcher {
         subject: a.subject,
         ...(a.campaignId ? { campaignId: a.campaignId } : {}),
         requestedAt: a.requestedAt.toISOString(),
+        ...(this.leadership ? { leaderEpoch: this.leadership.epoch } : {}),
       },
     };
     await this.publishMail(a.accountId, event);
@@ -152,6 +166,7 @@ export class Dispatcher {
       assignment: a.assignment,
       attempt: a.attempt,
       dispatchedAt: now.toISOString(),
+      ...(this.leadership ? { leaderEpoch: this.leadership.epoch } : {}),
     });
   }
 
@@ -162,7 +177,10 @@ export class Dispatcher {
   /** One pass of the periodic work: expiry, due retries, waiting rows given room. */
   async tick(): Promise<void> {
     const now = this.clock();
-    const expired = await this.deps.db.tx((tx) => expireDue(tx, now, 1_000));
+    const expired = await this.deps.db.tx(async (tx) => {
+      await this.fence(tx);
+      return expireDue(tx, now, 1_000);
+    });
     await Promise.all(
       expired.map((e) =>
         this.publishMail(e.accountId ?? UNASSIGNED, {
@@ -176,7 +194,10 @@ export class Dispatcher {
         }),
       ),
     );
-    const due = await this.deps.db.tx((tx) => takeDueRetries(tx, now, 500));
+    const due = await this.deps.db.tx(async (tx) => {
+      await this.fence(tx);
+      return takeDueRetries(tx, now, 500);
+    });
     await Promise.all(due.map((a) => this.dispatch(a, now)));
     await this.assignWaiting();
   }
@@ -187,6 +208,7 @@ export class Dispatcher {
     return this.exclusive(async () => {
       const now = this.clock();
       const assigned = await this.deps.db.tx(async (tx) => {
+        await this.fence(tx);
         const waiting = await lockWaiting(tx, 1_000);
         if (waiting.length === 0) return [];
         const choice = assign(

@@ -3,6 +3,7 @@ import { describeConfig, loadConfig } from '@postbus/config';
 import { bucketSpecs, streamSpecs } from '@postbus/contracts';
 import { connectDatabase, migrate } from '@postbus/db';
 import { createLogger, onShutdown, startHealthServer } from '@postbus/telemetry';
+import { WebhookNotifier } from './alerts.js';
 import { buildOrchestrator } from './app.js';
 
 // Composition root: the only place that reads configuration and builds clients.
@@ -18,7 +19,9 @@ await ensureBuckets(bus, bucketSpecs(ns, opts));
 const db = connectDatabase({ url: config.databaseUrl, applicationName: 'postbus-orchestrator' });
 await migrate(db);
 const directory = await AccountDirectory.start(bus, log);
-const orchestrator = buildOrchestrator({ bus, db, directory, log, reconcileIntervalMs: config.orchestrator.reconcileIntervalMs });
+const { alertWebhookUrl, instanceId, backlogAlertThreshold, reconcileIntervalMs } = config.orchestrator;
+const notifiers = alertWebhookUrl ? [new WebhookNotifier(alertWebhookUrl, config.secrets.alertWebhookSecret)] : [];
+const orchestrator = buildOrchestrator({ bus, db, directory, log, instanceId, reconcileIntervalMs, notifiers, backlogThreshold: backlogAlertThreshold });
 const controller = new AbortController();
 const running = orchestrator.run(controller.signal);
 const health = await startHealthServer(config.orchestrator.healthPort, async () => !bus.nc.isClosed());

@@ -1,6 +1,6 @@
-import { AccountDirectory, connectBus, ensureStreams } from '@postbus/bus';
+import { AccountDirectory, connectBus, ensureBuckets, ensureStreams } from '@postbus/bus';
 import { describeConfig, loadConfig } from '@postbus/config';
-import { streamSpecs } from '@postbus/contracts';
+import { bucketSpecs, streamSpecs } from '@postbus/contracts';
 import { connectDatabase, migrate } from '@postbus/db';
 import { loadKeyring } from '@postbus/secrets';
 
@@ -15,7 +15,9 @@ log.info({ config: describeConfig(config) }, 'starting');
 const ns = { prefix: config.namespace };
 const cipher = await loadKeyring(config.secrets);
 const bus = await connectBus({ servers: config.natsServers, name: `postbus-sender-${config.sender.nodeId}`, namespace: ns });
-await ensureStreams(bus, streamSpecs(ns, { replicas: config.streamReplicas, logRetentionDays: config.logRetentionDays }));
+const specOptions = { replicas: config.streamReplicas, logRetentionDays: config.logRetentionDays };
+await ensureStreams(bus, streamSpecs(ns, specOptions));
+await ensureBuckets(bus, bucketSpecs(ns, specOptions));
 const db = connectDatabase({ url: config.databaseUrl, applicationName: 'postbus-sender', poolSize: 20 });
 await migrate(db);
 const directory = await AccountDirectory.start(bus, log);
@@ -25,15 +27,16 @@ const node = buildSender({
   directory,
   cipher,
   log,
-  accounts: config.sender.accounts,
+  nodeId: config.sender.nodeId,
+  capacity: config.sender.capacity,
   retryDelaysMs: config.orchestrator.retryDelaysMs,
   smtpTimeoutMs: config.sender.smtpTimeoutMs,
   clientName: config.sender.clientName,
 });
 const controller = new AbortController();
-node.start(controller.signal);
+await node.start(controller.signal);
 const health = await startHealthServer(config.sender.healthPort, async () => !bus.nc.isClosed());
-log.info({ accounts: node.accountIds.length, healthPort: health.port }, 'sender ready');
+log.info({ nodeId: node.nodeId, capacity: config.sender.capacity, healthPort: health.port }, 'sender ready');
 
 // Graceful stop: the work in hand is finished, then connections close.
 onShutdown(log, [

@@ -1,75 +1,200 @@
-import type { AccountState } from '@postbus/contracts';
-import { AdvanceBatcher } from '@postbus/db';
+import { NodeLeaseHolder, openNodesBucket, publishEvent, sleep } from '@postbus/bus';
+import { newId, type AccountState } from '@postbus/contracts';
+import { AdvanceBatcher, nodeWork, recordWorkerRestart, releaseEpochs, type NodeWork } from '@postbus/db';
 import { AccountWorker, type WorkerDeps } from './worker.js';
 
-export interface SenderNodeOptions extends WorkerDeps {
-  /** Only these accounts, or every account in the directory when empty. */
-  readonly accounts?: readonly string[];
-  /** Pause before restarting a worker that failed. */
+export interface SenderNodeOptions extends Omit<WorkerDeps, 'advance' | 'lease' | 'nodeId'> {
+  readonly nodeId: string;
+  /** Accounts this node offers to work; the orchestrator never gives it more. */
+  readonly capacity: number;
+  /** How often the node reads its placements. */
+  readonly pollMs?: number;
+  /** First pause before restarting a worker that failed (doubling, at most a minute). */
   readonly restartDelayMs?: number;
+  readonly leaseTtlMs?: number;
+  readonly leaseRenewMs?: number;
+}
+
+interface Running {
+  readonly worker: AccountWorker;
+  readonly epoch: number;
+  readonly abort: AbortController;
+  readonly done: Promise<void>;
+  finished: boolean;
 }
 
 /**
- * A sender process: it hosts many logical account workers. Until the orchestrator assigns
- * accounts to nodes (leases), a node works every active account it is given — run one
- * sender node per set of accounts.
+ * A sender process: many logical account workers, one per account the orchestrator placed
+ * here. It holds one KV lease; its workers start no transaction after the lease's local
+ * deadline, and all of them stop when it is lost. It starts an account's worker only once
+ * the leader says the previous owner released it (or died and its grace has passed), and it
+ * releases every epoch it stops working, so that the next owner may start.
  */
 export class SenderNode {
-  private readonly workers = new Map<string, { worker: AccountWorker; done: Promise<void>; abort: AbortController }>();
-  private unsubscribe: (() => void) | undefined;
+  private readonly running = new Map<string, Running>();
+  private readonly restarts = new Map<string, { delay: number; notBefore: number }>();
   private signal: AbortSignal | undefined;
-  private readonly workerDeps: WorkerDeps;
+  private lease: NodeLeaseHolder | undefined;
+  private loop: Promise<void> | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private readonly workerDeps: Omit<WorkerDeps, 'lease'>;
+  private readonly wake = { fn: undefined as (() => void) | undefined };
 
   constructor(private readonly opts: SenderNodeOptions) {
     const batcher = new AdvanceBatcher(opts.db);
     this.workerDeps = { ...opts, advance: (input) => batcher.advance(input) };
   }
 
-  start(signal: AbortSignal): void {
-    this.signal = signal;
-    for (const a of this.opts.directory.all()) this.consider(a);
-    this.unsubscribe = this.opts.directory.onChange((a) => this.consider(a));
+  get nodeId(): string {
+    return this.opts.nodeId;
   }
 
   get accountIds(): string[] {
-    return [...this.workers.keys()];
+    return [...this.running.keys()];
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    this.signal = signal;
+    const kv = await openNodesBucket(this.opts.bus);
+    this.lease = new NodeLeaseHolder(kv, this.opts.nodeId, {
+      capacity: this.opts.capacity,
+      accounts: () => this.running.size,
+      log: this.opts.log,
+      onLost: () => this.stopAll('node lease lost'),
+      onAcquired: () => this.wake.fn?.(),
+      ...(this.opts.leaseTtlMs ? { ttlMs: this.opts.leaseTtlMs } : {}),
+      ...(this.opts.leaseRenewMs ? { renewMs: this.opts.leaseRenewMs } : {}),
+    });
+    this.lease.start();
+    // A person's pause or a suspension stops the worker at once, before the leader unplaces it.
+    this.unsubscribe = this.opts.directory.onChange((a) => {
+      if (a.status !== 'active') this.stopWorker(a.id, `account ${a.status}`);
+    });
+    this.loop = this.reconcileLoop(signal);
   }
 
   async stop(): Promise<void> {
     this.unsubscribe?.();
-    for (const w of this.workers.values()) w.abort.abort();
-    await Promise.all([...this.workers.values()].map((w) => w.done));
-    this.workers.clear();
+    this.wake.fn?.();
+    await this.loop;
+    await this.stopAll('node stopping');
+    // Released before the lease goes: the next owners need not wait out the grace.
+    await this.releaseStopped().catch(() => undefined);
+    await this.lease?.stop();
   }
 
-  private consider(a: AccountState): void {
-    if (!this.signal || this.signal.aborted || this.workers.has(a.id)) return;
-    const only = this.opts.accounts ?? [];
-    if (only.length > 0 && !only.includes(a.id)) return;
-    if (a.status !== 'active') return;
-    this.launch(a.id);
+  private async reconcileLoop(signal: AbortSignal): Promise<void> {
+    const pollMs = this.opts.pollMs ?? 1_000;
+    while (!signal.aborted) {
+      try {
+        await this.reconcile();
+      } catch (err) {
+        this.opts.log.warn({ err }, 'reading placements failed; trying again');
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(done, pollMs);
+        function done() {
+          clearTimeout(t);
+          resolve();
+        }
+        this.wake.fn = done;
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
   }
 
-  private launch(accountId: string): void {
-    const abort = new AbortController();
+  /** One pass: start what is ours and ready, stop what is no longer ours, release what stopped. */
+  private async reconcile(): Promise<void> {
+    const work = await nodeWork(this.opts.db, this.opts.nodeId);
+    const owned = new Map<string, NodeWork>();
+    for (const w of work) if (w.epoch !== null) owned.set(w.accountId, w);
+    for (const [accountId, r] of this.running) {
+      const mine = owned.get(accountId);
+      if (!mine || mine.epoch !== r.epoch) this.stopWorker(accountId, 'placed elsewhere or under a newer epoch');
+    }
+    if (this.lease?.valid()) {
+      for (const w of owned.values()) {
+        if (this.running.has(w.accountId) || !w.ready) continue;
+        const account = this.opts.directory.get(w.accountId);
+        if (!account || account.status !== 'active') continue;
+        const backoff = this.restarts.get(w.accountId);
+        if (backoff && Date.now() < backoff.notBefore) continue;
+        this.launch(account, w.epoch!);
+      }
+    }
+    await this.releaseStopped(work);
+  }
+
+  /** Epochs this node must release whose worker is not running here (stopped, or never started). */
+  private async releaseStopped(work?: NodeWork[]): Promise<void> {
+    const rows = work ?? (await nodeWork(this.opts.db, this.opts.nodeId));
+    const release = rows
+      .filter((w) => w.releaseEpoch !== null)
+      .filter((w) => {
+        const r = this.running.get(w.accountId);
+        return !r || r.epoch !== w.releaseEpoch || r.finished;
+      })
+      .map((w) => ({ accountId: w.accountId, epoch: w.releaseEpoch! }));
+    await releaseEpochs(this.opts.db, this.opts.nodeId, release);
+  }
+
+  private launch(account: AccountState, epoch: number): void {
     const parent = this.signal!;
+    const abort = new AbortController();
     const onParent = () => abort.abort();
     parent.addEventListener('abort', onParent, { once: true });
-    const worker = new AccountWorker(accountId, this.workerDeps);
-    const log = this.opts.log.child({ accountId });
-    const done = (async () => {
-      let delay = this.opts.restartDelayMs ?? 1_000;
-      while (!abort.signal.aborted) {
-        try {
-          await worker.run(abort.signal);
-          return; // stopped on purpose, or its epoch was taken over
-        } catch (err) {
-          log.error({ err }, 'worker failed; restarting');
-          await new Promise((r) => setTimeout(r, delay));
-          delay = Math.min(delay * 2, 60_000);
-        }
+    const worker = new AccountWorker(account.id, epoch, { ...this.workerDeps, lease: this.lease!, nodeId: this.opts.nodeId });
+    const log = this.opts.log.child({ accountId: account.id, epoch });
+    const entry: { -readonly [K in keyof Running]: Running[K] } = { worker, epoch, abort, finished: false, done: Promise.resolve() };
+    entry.done = (async () => {
+      try {
+        await worker.run(abort.signal);
+        this.restarts.delete(account.id);
+      } catch (err) {
+        // Restarted by the next reconcile pass, after a backoff; the leader counts restarts.
+        const prev = this.restarts.get(account.id)?.delay ?? 0;
+        const delay = Math.min(prev ? prev * 2 : (this.opts.restartDelayMs ?? 1_000), 60_000);
+        this.restarts.set(account.id, { delay, notBefore: Date.now() + delay });
+        log.error({ err, restartInMs: delay }, 'worker failed; restarting after a pause');
+        await this.reportRestart(account.id, err, delay);
+      } finally {
+        parent.removeEventListener('abort', onParent);
+        entry.finished = true;
+        if (this.running.get(account.id) === entry) this.running.delete(account.id);
+        this.wake.fn?.();
       }
-    })().finally(() => parent.removeEventListener('abort', onParent));
-    this.workers.set(accountId, { worker, done, abort });
+    })();
+    this.running.set(account.id, entry);
+  }
+
+  private async reportRestart(accountId: string, err: unknown, delayMs: number): Promise<void> {
+    const now = new Date();
+    const reason = err instanceof Error ? `${err.name}: ${err.message}`.slice(0, 500) : 'worker failed';
+    try {
+      await recordWorkerRestart(this.opts.db, { accountId, nodeId: this.opts.nodeId, reason, at: now });
+      await publishEvent(this.opts.bus, this.opts.bus.subjects.ops('worker'), {
+        id: newId('evt'),
+        type: 'WorkerRestarted',
+        version: 1,
+        occurredAt: now.toISOString(),
+        accountId,
+        data: { nodeId: this.opts.nodeId, reason, delayMs },
+      });
+    } catch (e) {
+      this.opts.log.warn({ err: e }, 'worker restart not recorded');
+    }
+  }
+
+  private stopWorker(accountId: string, why: string): void {
+    const r = this.running.get(accountId);
+    if (!r || r.abort.signal.aborted) return;
+    this.opts.log.info({ accountId, epoch: r.epoch, why }, 'stopping worker');
+    r.abort.abort();
+  }
+
+  private async stopAll(why: string): Promise<void> {
+    for (const id of this.running.keys()) this.stopWorker(id, why);
+    await Promise.all([...this.running.values()].map((r) => r.done));
+    await sleep(0);
   }
 }

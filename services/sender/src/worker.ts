@@ -5,6 +5,7 @@ import {
   WORK_ACK_WAIT_MS,
   WorkItem,
   checker,
+  effectiveDailyLimit,
   streamName,
   workerConsumerName,
   type AccountState,
@@ -26,7 +27,15 @@ import {
 } from '@postbus/db';
 import type { Logger } from '@postbus/telemetry';
 import { expiredEvent, outcomeEvent, settledEvent, suppressedEvent, type AttemptRef } from './domain/events.js';
-import { AccountSmtp } from './adapters/account-smtp.js';
+import { AccountSmtp, type Fault } from './adapters/account-smtp.js';
+
+/** The node's lease ran out mid-batch: the worker stops; the node starts it again once it holds a lease. */
+export class LeaseLostError extends Error {
+  constructor() {
+    super('the node lease ran out');
+    this.name = 'LeaseLostError';
+  }
+}
 
 export interface WorkerDeps {
   readonly bus: Bus;
@@ -45,6 +54,14 @@ export interface WorkerDeps {
   readonly onClaim?: (info: { accountId: string; messageIds: string[]; suppressionReadAt: Date }) => void;
   /** The node's shared advance: calls of several workers that arrive together go in one statement. */
   readonly advance?: (input: AdvanceInput) => Promise<AdvanceResult>;
+  /** The node's lease: no transaction starts unless it is valid, and none outlives its deadline. */
+  readonly lease: LeaseView;
+  readonly nodeId: string;
+}
+
+export interface LeaseView {
+  valid(): boolean;
+  remainingMs(): number;
 }
 
 const isWorkItem = checker(WorkItem);
@@ -60,14 +77,13 @@ interface Work {
  * `sending` → send → outcome → event → ack.
  */
 export class AccountWorker {
-  private epoch = 0;
   private readonly smtp: AccountSmtp;
   private readonly clock: () => Date;
   private readonly log: Logger;
   /** Event publishes (and the acks behind them) still in flight: the next batch need not wait for them. */
   private readonly inflight = new Set<Promise<void>>();
 
-  constructor(readonly accountId: string, private readonly deps: WorkerDeps) {
+  constructor(readonly accountId: string, readonly epoch: number, private readonly deps: WorkerDeps) {
     this.clock = deps.clock ?? (() => new Date());
     this.log = deps.log.child({ accountId });
     this.smtp = new AccountSmtp({ ...deps, clock: this.clock, log: this.log });
@@ -109,8 +125,13 @@ export class AccountWorker {
       ackWaitMs: WORK_ACK_WAIT_MS,
       maxAckPending: Math.max(200, this.account.settings.batchSize * 4),
     });
-    const start = await startEpoch(db, this.accountId, this.clock());
-    this.epoch = start.epoch;
+    let start;
+    try {
+      start = await startEpoch(db, this.accountId, this.clock(), this.epoch);
+    } catch (err) {
+      if (err instanceof StaleEpochError) return; // placed again meanwhile: the node starts the newer one
+      throw err;
+    }
     this.log.info({ epoch: start.epoch, reset: start.reset.length, uncertain: start.uncertain.length, quarantined: start.quarantined.length }, 'worker started');
     const now = this.clock();
     await Promise.all([
@@ -130,8 +151,8 @@ export class AccountWorker {
           try {
             await this.handle(batch, stopped.signal);
           } catch (err) {
-            if (err instanceof StaleEpochError) {
-              this.log.warn({ err }, 'epoch taken by a newer worker: stopping');
+            if (err instanceof StaleEpochError || err instanceof LeaseLostError) {
+              this.log.warn({ err }, err instanceof LeaseLostError ? 'node lease ran out: stopping' : 'epoch taken by a newer worker: stopping');
               stopped.abort();
               return;
             }
@@ -144,6 +165,31 @@ export class AccountWorker {
       signal.removeEventListener('abort', onAbort);
       await Promise.all(this.inflight);
       this.smtp.close();
+    }
+  }
+
+  /** Tells the leader (which owns the account aggregate) about a failure that is not the message's. */
+  private async reportFault(fault: Fault): Promise<void> {
+    const now = this.clock();
+    // One report per account, reason and minute: JetStream drops the copies.
+    const id = `${this.accountId}.fault.${fault.reason}.${Math.floor(now.getTime() / 60_000)}`;
+    try {
+      await publishEvent(this.deps.bus, this.deps.bus.subjects.ops('fault'), {
+        id,
+        type: 'FaultReported',
+        version: 1,
+        occurredAt: now.toISOString(),
+        accountId: this.accountId,
+        data: {
+          scope: fault.scope,
+          reason: fault.reason,
+          ...(fault.detail ? { detail: fault.detail.slice(0, 500) } : {}),
+          ...(fault.retryAfter ? { retryAfter: fault.retryAfter.toISOString() } : {}),
+          nodeId: this.deps.nodeId,
+        },
+      });
+    } catch (err) {
+      this.log.warn({ err, reason: fault.reason }, 'fault not reported; the next one will be');
     }
   }
 
@@ -195,7 +241,7 @@ export class AccountWorker {
       accountId: this.accountId,
       epoch: this.epoch,
       items: group.map((w) => w.item),
-      dailyLimit: account.settings.dailyLimit,
+      dailyLimit: effectiveDailyLimit(account.settings, now),
       now,
       clock: this.clock,
     });
@@ -211,6 +257,7 @@ export class AccountWorker {
     for (const s of res.suppressed) this.publishThenAck(suppressedEvent(this.ref(s), now, res.suppressionReadAt), take(s.messageId), pending);
     for (const e of res.expired) this.publishThenAck(expiredEvent(this.accountId, e.messageId, e.expiresAt, now), take(e.messageId), pending);
     for (const s of res.settled) this.publishThenAck(settledEvent(this.accountId, s), take(s.messageId), pending);
+    if (res.deferred.length > 0) void this.reportFault({ scope: 'account', reason: 'limit_reached', detail: 'no room left in the daily or rolling-24 h limit' });
     for (const d of res.deferred) {
       const o: Outcome = { kind: 'retry', messageId: d.messageId, consumed: false, reason: 'limit_reached', nextAttemptAt: d.nextAttemptAt };
       this.publishThenAck(outcomeEvent(this.ref(d), o, now, now), take(d.messageId), pending);
@@ -251,6 +298,14 @@ export class AccountWorker {
         rest().forEach((id) => take(id).forEach((m) => m.nak()));
         return;
       }
+      if (!this.deps.lease.valid()) {
+        // The node's lease ran out: record what we know, give the rest back, and stop starting.
+        const r = await this.advance({ accountId: this.accountId, epoch: this.epoch, now, ...(prev ? { outcome: prev.outcome } : {}) }, signal);
+        settle(r, now);
+        await releaseClaims(db, this.accountId, this.epoch, rest());
+        rest().forEach((id) => take(id).forEach((m) => m.nak()));
+        throw new LeaseLostError();
+      }
       const r = await this.advance({ accountId: this.accountId, epoch: this.epoch, now, next: c.messageId, ...(prev ? { outcome: prev.outcome } : {}) }, signal);
       settle(r, now);
       if (r.stale) throw new StaleEpochError(this.accountId, this.epoch, undefined);
@@ -258,8 +313,9 @@ export class AccountWorker {
         take(c.messageId).forEach((m) => m.ack());
         continue;
       }
-      const outcome = await this.smtp.send(this.account, c, now);
+      const { outcome, fault } = await this.smtp.send(this.account, c, now, this.deps.lease);
       prev = { c, outcome, startedAt: now };
+      if (fault) void this.reportFault(fault);
       if (outcome.kind === 'retry' && !outcome.consumed) {
         // The account is at fault (its server unreachable, credentials refused, a provider
         // limit): stop this batch, give the rest back, hold off.

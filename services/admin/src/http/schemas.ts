@@ -1,4 +1,4 @@
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { AccountId, MessageId, TAG_PATTERN, TlsMode, type MessageKind } from '@postbus/contracts';
 import { LIMITS } from '../deps.js';
 
@@ -8,7 +8,7 @@ import { LIMITS } from '../deps.js';
  * schema failure (400 `invalid_request`) could not.
  */
 const LooseText = (maxLength: number) => Type.String({ maxLength });
-const Nullable = <T extends ReturnType<typeof Type.String>>(t: T) => Type.Union([t, Type.Null()]);
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
 
 export const MessageInput = Type.Object(
   {
@@ -98,6 +98,17 @@ const settingsFields = {
   fromName: Nullable(LooseText(200)),
 };
 
+const WarmupInput = Type.Object(
+  {
+    days: Type.Integer({ minimum: 1, maximum: 365 }),
+    startLimit: Type.Integer({ minimum: 1, maximum: 10_000_000 }),
+    /** Defaults to now. */
+    startedAt: Type.Optional(Type.String({ format: 'date-time' })),
+  },
+  { additionalProperties: false },
+);
+const WarmupView = Type.Object({ days: Type.Integer(), startLimit: Type.Integer(), startedAt: Type.String({ format: 'date-time' }) });
+
 export const CreateAccount = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 200 }),
@@ -117,12 +128,13 @@ export const CreateAccount = Type.Object(
     batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
     sendDelayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000, default: 0 })),
     postalAddress: Type.Optional(LooseText(500)),
+    warmup: Type.Optional(WarmupInput),
   },
   { additionalProperties: false },
 );
 export type CreateAccount = Static<typeof CreateAccount>;
 
-export const ChangeSettings = Type.Partial(Type.Object(settingsFields), { additionalProperties: false, minProperties: 1 });
+export const ChangeSettings = Type.Partial(Type.Object({ ...settingsFields, warmup: Nullable(WarmupInput) }), { additionalProperties: false, minProperties: 1 });
 export type ChangeSettings = Static<typeof ChangeSettings>;
 
 export const AccountView = Type.Object({
@@ -137,8 +149,84 @@ export const AccountView = Type.Object({
     user: Type.String(),
     secretId: Type.String(),
   }),
-  settings: Type.Object(settingsFields),
+  settings: Type.Object({ ...settingsFields, warmup: Nullable(WarmupView) }),
+  /** The limit in force now (the daily limit, or the warm-up's step). */
+  effectiveDailyLimit: Type.Integer(),
   status: Type.String(),
+  statusReason: Type.String(),
+  statusActor: Type.String(),
+  statusSince: Type.String({ format: 'date-time' }),
+  pausedUntil: Nullable(Type.String({ format: 'date-time' })),
   registeredAt: Type.String({ format: 'date-time' }),
   updatedAt: Type.String({ format: 'date-time' }),
 });
+
+export const LifecycleChange = Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false });
+export type LifecycleChange = Static<typeof LifecycleChange>;
+
+export const MoveResult = Type.Object({
+  accountId: AccountId,
+  moved: Type.Integer(),
+  /** Messages pinned to this account by their sender stay with it. */
+  keptPinned: Type.Integer(),
+  /** Messages in `uncertain` never move (the server may have them). */
+  uncertain: Type.Integer(),
+});
+
+export const PlacementView = Type.Object({
+  accountId: AccountId,
+  status: Type.String(),
+  statusReason: Type.String(),
+  statusActor: Type.String(),
+  statusSince: Type.String({ format: 'date-time' }),
+  pausedUntil: Nullable(Type.String({ format: 'date-time' })),
+  nodeId: Nullable(Type.String()),
+  nodeLive: Type.Boolean(),
+  epoch: Nullable(Type.Integer()),
+  leaderEpoch: Nullable(Type.Integer()),
+  placedAt: Nullable(Type.String({ format: 'date-time' })),
+  placementReason: Nullable(Type.String()),
+  previous: Nullable(Type.Object({ nodeId: Nullable(Type.String()), epoch: Nullable(Type.Integer()), released: Type.Boolean() })),
+  startAfter: Nullable(Type.String()),
+});
+
+export const NodeView = Type.Object({
+  nodeId: Type.String(),
+  capacity: Type.Integer(),
+  /** Workers the node says it runs. */
+  running: Type.Integer(),
+  /** Accounts the leader placed on it. */
+  placed: Type.Integer(),
+  accounts: Type.Array(Type.Object({ accountId: AccountId, epoch: Type.Integer() })),
+  startedAt: Type.String({ format: 'date-time' }),
+  renewedAt: Type.String({ format: 'date-time' }),
+});
+export const NodesView = Type.Object({
+  leader: Type.Object({ holder: Nullable(Type.String()), epoch: Type.Integer(), live: Type.Boolean() }),
+  nodes: Type.Array(NodeView),
+  /** Accounts placed on nodes whose lease is gone (being taken over). */
+  orphaned: Type.Integer(),
+});
+
+export const AlertView = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  severity: Type.String(),
+  summary: Type.String(),
+  accountId: Nullable(Type.String()),
+  details: Type.Record(Type.String(), Type.Unknown()),
+  firstAt: Type.String({ format: 'date-time' }),
+  lastAt: Type.String({ format: 'date-time' }),
+  occurrences: Type.Integer(),
+  notifiedAt: Nullable(Type.String({ format: 'date-time' })),
+});
+export const AlertList = Type.Object({ alerts: Type.Array(AlertView), next: Nullable(Type.String()) });
+export const AlertQuery = Type.Object(
+  {
+    /** 1–500, default 50 (a query string: digits). */
+    limit: Type.Optional(Type.String({ pattern: '^(500|[1-4][0-9]{2}|[1-9][0-9]?)$' })),
+    before: Type.Optional(Type.String({ pattern: '^alr_[0-9A-HJKMNP-TV-Z]{26}$' })),
+    accountId: Type.Optional(AccountId),
+  },
+  { additionalProperties: false },
+);

@@ -1,23 +1,25 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { publishEvent, type Bus } from '@postbus/bus';
+import { executeAccountCommand, publishEvent, type Bus } from '@postbus/bus';
 import {
   AccountId,
   PostbusError,
   ValidationError,
   decideAccount,
+  effectiveDailyLimit,
   evolveAccount,
   newId,
   parseAddress,
   type AccountEvent,
   type AccountState,
   type SendingSettings,
+  type Warmup,
 } from '@postbus/contracts';
 import { putSecret, withDatabase } from '@postbus/db';
 import { readAccount } from '../adapters/log.js';
 import { LIMITS, type AdminDeps } from '../deps.js';
 import { Problem } from '../http/problem.js';
-import { AccountView, ChangeSettings, CreateAccount, IdParam } from '../http/schemas.js';
+import { AccountView, ChangeSettings, CreateAccount, IdParam, LifecycleChange } from '../http/schemas.js';
 
 export interface AccountRoutesOptions {
   readonly deps: AdminDeps;
@@ -36,15 +38,20 @@ function assertHeaderSafe(fields: Record<string, string | null | undefined>): vo
   }
 }
 
-function toView(state: AccountState) {
+function toView(state: AccountState, now: Date) {
   return {
     id: state.id,
     name: state.name,
     provider: state.provider,
     fromAddress: state.fromAddress,
     smtp: { ...state.smtp },
-    settings: { ...state.settings },
+    settings: { ...state.settings, warmup: state.settings.warmup ?? null },
+    effectiveDailyLimit: effectiveDailyLimit(state.settings, now),
     status: state.status,
+    statusReason: state.statusReason,
+    statusActor: state.statusActor,
+    statusSince: state.statusSince,
+    pausedUntil: state.pausedUntil,
     registeredAt: state.registeredAt,
     updatedAt: state.updatedAt,
   };
@@ -82,6 +89,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
         sendDelayMs: b.sendDelayMs ?? 0,
         postalAddress: b.postalAddress?.trim() || null,
         fromName: b.fromName ?? null,
+        ...(b.warmup ? { warmup: warmupOf(b.warmup, clock()) } : {}),
       };
       const now = clock().toISOString();
       const smtp = { host: b.smtp.host, port: b.smtp.port, tls: b.smtp.tls, user: b.smtp.user, secretId };
@@ -89,7 +97,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
       const events = decideAccount(command, null, { eventId: newId('evt'), now });
       await appendAll(bus, accountId, events, 0);
       request.log.info({ accountId }, 'account registered');
-      return reply.code(201).send(toView(fold(null, events)!));
+      return reply.code(201).send(toView(fold(null, events)!, clock()));
     },
   );
 
@@ -99,7 +107,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     async () => {
       await directory.sync();
       const accounts = directory.all().sort((a, b) => a.registeredAt.localeCompare(b.registeredAt) || a.id.localeCompare(b.id));
-      return { accounts: accounts.map(toView) };
+      const now = clock();
+      return { accounts: accounts.map((a) => toView(a, now)) };
     },
   );
 
@@ -110,7 +119,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
       await directory.sync();
       const state = directory.get(request.params.id);
       if (!state) throw notFound();
-      return toView(state);
+      return toView(state, clock());
     },
   );
 
@@ -128,7 +137,8 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     },
     async (request) => {
       const { id } = request.params;
-      const changes = { ...request.body };
+      const { warmup, ...rest } = request.body;
+      const changes: Partial<SendingSettings> = { ...rest, ...(warmup !== undefined ? { warmup: warmup ? warmupOf(warmup, clock()) : null } : {}) };
       assertHeaderSafe({ postalAddress: changes.postalAddress, fromName: changes.fromName });
       if (typeof changes.postalAddress === 'string') changes.postalAddress = changes.postalAddress.trim() || null;
       const { state, lastSeq } = await readAccount(bus, id);
@@ -138,10 +148,50 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
         now: clock().toISOString(),
       });
       await appendAll(bus, id, events, lastSeq);
-      return toView(fold(state, events)!);
+      return toView(fold(state, events)!, clock());
+    },
+  );
+
+  /** A person's pause: the worker stops at once (its message in hand finishes); only a person resumes. */
+  app.post(
+    '/:id/pause',
+    {
+      bodyLimit: LIMITS.smallBodyBytes,
+      schema: { tags: ['accounts'], summary: 'Pause an account', params: IdParam(AccountId), body: LifecycleChange, response: { 200: AccountView, ...errors } },
+    },
+    async (request) => {
+      const { state } = await executeAccountCommand(
+        bus,
+        { type: 'PauseAccount', accountId: request.params.id, status: 'paused', reason: request.body.reason, actor: request.principal },
+        clock(),
+      );
+      request.log.info({ accountId: request.params.id }, 'account paused by a person');
+      return toView(state!, clock());
+    },
+  );
+
+  /** Ends any pause or suspension: the leader places the account on a node again. */
+  app.post(
+    '/:id/resume',
+    {
+      bodyLimit: LIMITS.smallBodyBytes,
+      schema: { tags: ['accounts'], summary: 'Resume a paused or suspended account', params: IdParam(AccountId), body: LifecycleChange, response: { 200: AccountView, ...errors } },
+    },
+    async (request) => {
+      const { state } = await executeAccountCommand(
+        bus,
+        { type: 'ResumeAccount', accountId: request.params.id, reason: request.body.reason, actor: request.principal },
+        clock(),
+      );
+      request.log.info({ accountId: request.params.id }, 'account resumed by a person');
+      return toView(state!, clock());
     },
   );
 };
+
+function warmupOf(w: { days: number; startLimit: number; startedAt?: string | undefined }, now: Date): Warmup {
+  return { days: w.days, startLimit: w.startLimit, startedAt: w.startedAt ? new Date(w.startedAt).toISOString() : now.toISOString() };
+}
 
 function fold(state: AccountState | null, events: readonly AccountEvent[]): AccountState | null {
   return events.reduce<AccountState | null>(evolveAccount, state);

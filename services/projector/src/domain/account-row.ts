@@ -20,6 +20,12 @@ export interface AccountRow {
   readonly sendDelayMs: number;
   readonly postalAddress: string | null;
   readonly status: string;
+  readonly statusReason: string;
+  readonly statusActor: string;
+  readonly statusSince: string;
+  readonly pausedUntil: string | null;
+  /** The warm-up as JSON text, or null. */
+  readonly warmup: string | null;
   readonly registeredAt: string;
   readonly updatedAt: string;
   readonly version: number;
@@ -56,6 +62,11 @@ function rowOf(s: AccountState): AccountRow {
     sendDelayMs: s.settings.sendDelayMs,
     postalAddress: s.settings.postalAddress,
     status: s.status,
+    statusReason: s.statusReason,
+    statusActor: s.statusActor,
+    statusSince: s.statusSince,
+    pausedUntil: s.pausedUntil,
+    warmup: s.settings.warmup ? JSON.stringify(s.settings.warmup) : null,
     registeredAt: s.registeredAt,
     updatedAt: s.updatedAt,
     version: s.version,
@@ -77,8 +88,13 @@ function stateOf(r: AccountRow): AccountState {
       sendDelayMs: r.sendDelayMs,
       postalAddress: r.postalAddress,
       fromName: r.fromName,
+      ...(r.warmup ? { warmup: JSON.parse(r.warmup) as NonNullable<AccountState['settings']['warmup']> } : {}),
     },
     status: r.status as AccountState['status'],
+    statusReason: r.statusReason,
+    statusActor: r.statusActor,
+    statusSince: r.statusSince,
+    pausedUntil: r.pausedUntil,
     registeredAt: r.registeredAt,
     updatedAt: r.updatedAt,
   };

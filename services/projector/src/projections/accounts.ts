@@ -25,6 +25,11 @@ const ddl = [
     send_delay_ms  integer NOT NULL,
     postal_address text,
     status         text NOT NULL,
+    status_reason  text NOT NULL,
+    status_actor   text NOT NULL,
+    status_since   timestamptz NOT NULL,
+    paused_until   timestamptz,
+    warmup         jsonb,
     registered_at  timestamptz NOT NULL,
     updated_at     timestamptz NOT NULL,
     version        integer NOT NULL
@@ -40,8 +45,8 @@ const ddl = [
   sql`CREATE INDEX IF NOT EXISTS sender_account_events_account ON sender_account_events (account_id, occurred_at)`,
 ];
 
-const isAccountEvent = (e: PostbusEvent): e is AccountEvent =>
-  e.type === 'AccountRegistered' || e.type === 'AccountSettingsChanged' || e.type === 'AccountCredentialsChanged';
+const ACCOUNT_EVENT_TYPES = new Set<string>(['AccountRegistered', 'AccountSettingsChanged', 'AccountCredentialsChanged', 'AccountPaused', 'AccountSuspended', 'AccountResumed']);
+const isAccountEvent = (e: PostbusEvent): e is AccountEvent => ACCOUNT_EVENT_TYPES.has(e.type);
 
 /** `sender_accounts` from ACCOUNTS: the fold of evolveAccount, never a secret. */
 export function accountsProjection(ns: Namespace, opts: ProjectionOptions = {}): Projection {
@@ -83,7 +88,8 @@ async function recordEvents(tx: Transaction, events: readonly AccountFact[]): Pr
 async function loadRows(tx: Transaction, ids: readonly string[]): Promise<Map<string, AccountRow>> {
   const rows = await tx.query(sql`
     SELECT account_id, name, provider, from_address, from_name, smtp_host, smtp_port, smtp_tls, smtp_user, daily_limit,
-           batch_size, send_delay_ms, postal_address, status, ${ts('registered_at')} AS registered_at,
+           batch_size, send_delay_ms, postal_address, status, status_reason, status_actor,
+           ${ts('status_since')} AS status_since, ${ts('paused_until')} AS paused_until, warmup, ${ts('registered_at')} AS registered_at,
            ${ts('updated_at')} AS updated_at, version
     FROM sender_accounts WHERE account_id = ANY(${ids}::text[])`);
   return new Map(rows.map((r) => [r.account_id as string, toAccountRow(r)]));
@@ -105,6 +111,11 @@ function toAccountRow(r: Record<string, any>): AccountRow {
     sendDelayMs: r.send_delay_ms,
     postalAddress: r.postal_address,
     status: r.status,
+    statusReason: r.status_reason,
+    statusActor: r.status_actor,
+    statusSince: r.status_since,
+    pausedUntil: r.paused_until,
+    warmup: r.warmup === null ? null : JSON.stringify(r.warmup),
     registeredAt: r.registered_at,
     updatedAt: r.updated_at,
     version: r.version,
@@ -116,17 +127,21 @@ async function upsertRows(tx: Transaction, rows: readonly AccountRow[]): Promise
   const col = <K extends keyof AccountRow>(k: K) => rows.map((r) => r[k]);
   await tx.query(sql`
     INSERT INTO sender_accounts (account_id, name, provider, from_address, from_name, smtp_host, smtp_port, smtp_tls, smtp_user,
-                                 daily_limit, batch_size, send_delay_ms, postal_address, status, registered_at, updated_at, version)
+                                 daily_limit, batch_size, send_delay_ms, postal_address, status, status_reason, status_actor,
+                                 status_since, paused_until, warmup, registered_at, updated_at, version)
     SELECT * FROM unnest(
       ${col('accountId')}::text[], ${col('name')}::text[], ${col('provider')}::text[], ${col('fromAddress')}::text[],
       ${col('fromName')}::text[], ${col('smtpHost')}::text[], ${col('smtpPort')}::int[], ${col('smtpTls')}::text[],
       ${col('smtpUser')}::text[], ${col('dailyLimit')}::int[], ${col('batchSize')}::int[], ${col('sendDelayMs')}::int[],
-      ${col('postalAddress')}::text[], ${col('status')}::text[], ${col('registeredAt')}::timestamptz[],
+      ${col('postalAddress')}::text[], ${col('status')}::text[], ${col('statusReason')}::text[], ${col('statusActor')}::text[],
+      ${col('statusSince')}::timestamptz[], ${col('pausedUntil')}::timestamptz[], ${col('warmup')}::jsonb[], ${col('registeredAt')}::timestamptz[],
       ${col('updatedAt')}::timestamptz[], ${col('version')}::int[])
     ON CONFLICT (account_id) DO UPDATE SET
       name = EXCLUDED.name, provider = EXCLUDED.provider, from_address = EXCLUDED.from_address, from_name = EXCLUDED.from_name,
       smtp_host = EXCLUDED.smtp_host, smtp_port = EXCLUDED.smtp_port, smtp_tls = EXCLUDED.smtp_tls, smtp_user = EXCLUDED.smtp_user,
       daily_limit = EXCLUDED.daily_limit, batch_size = EXCLUDED.batch_size, send_delay_ms = EXCLUDED.send_delay_ms,
-      postal_address = EXCLUDED.postal_address, status = EXCLUDED.status, registered_at = EXCLUDED.registered_at,
+      postal_address = EXCLUDED.postal_address, status = EXCLUDED.status, status_reason = EXCLUDED.status_reason,
+      status_actor = EXCLUDED.status_actor, status_since = EXCLUDED.status_since, paused_until = EXCLUDED.paused_until,
+      warmup = EXCLUDED.warmup, registered_at = EXCLUDED.registered_at,
       updated_at = EXCLUDED.updated_at, version = EXCLUDED.version`);
 }

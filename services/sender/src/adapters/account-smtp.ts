@@ -6,6 +6,25 @@ import type { Logger } from '@postbus/telemetry';
 import { SmtpSendError, SmtpSession } from '@postbus/transports';
 import { DEFAULT_RETRY_DELAYS_MS, outcomeOfFailure } from '../domain/outcome.js';
 
+/** A failure that is the account's or the platform's, not the message's: the leader decides what follows. */
+export interface Fault {
+  readonly scope: 'account' | 'platform';
+  readonly reason: string;
+  readonly detail?: string;
+  readonly retryAfter?: Date;
+}
+
+export interface SendResult {
+  readonly outcome: Outcome;
+  readonly fault?: Fault;
+}
+
+/** What the worker's lease offers a send: may a transaction start, and how long may it last. */
+export interface SendLease {
+  valid(): boolean;
+  remainingMs(): number;
+}
+
 export interface AccountSmtpDeps {
   readonly db: Database;
   readonly cipher: SecretCipher;
@@ -29,7 +48,7 @@ export class AccountSmtp {
 
   constructor(private readonly deps: AccountSmtpDeps) {}
 
-  async send(account: AccountState, c: ClaimedMessage, now: Date): Promise<Outcome> {
+  async send(account: AccountState, c: ClaimedMessage, now: Date, lease: SendLease): Promise<SendResult> {
     let composed;
     try {
       composed = composeMessage({
@@ -47,14 +66,23 @@ export class AccountSmtp {
       });
     } catch (err) {
       this.deps.log.warn({ err, messageId: c.messageId }, 'message cannot be composed');
-      return { kind: 'failed', messageId: c.messageId, reason: isPostbusError(err) ? err.code : 'compose_failed' };
+      return { outcome: { kind: 'failed', messageId: c.messageId, reason: isPostbusError(err) ? err.code : 'compose_failed' } };
     }
+    let cutoff: NodeJS.Timeout | undefined;
     try {
       const session = await this.sessionFor(account);
-      const res = await session.send({ from: composed.envelope.from, to: composed.envelope.to }, composed.raw);
-      return { kind: 'sent', messageId: c.messageId, replyCode: res.replyCode, reply: res.response.slice(0, 1000), headerMessageId: composed.headerMessageId };
+      // No transaction outlives the lease: at its deadline the connection is cut (a message
+      // already streaming becomes `uncertain`), so a new owner never overlaps with this one.
+      cutoff = setTimeout(() => session.close(), Math.max(0, lease.remainingMs()));
+      const res = await session.send({ from: composed.envelope.from, to: composed.envelope.to }, composed.raw, () => lease.valid());
+      return { outcome: { kind: 'sent', messageId: c.messageId, replyCode: res.replyCode, reply: res.response.slice(0, 1000), headerMessageId: composed.headerMessageId } };
     } catch (err) {
       if (!(err instanceof SmtpSendError)) throw err;
+      if (err.errorCode === 'ENOTSTARTED') {
+        // Nothing reached the server: the message goes back, no attempt used.
+        const nextAttemptAt = new Date(this.deps.clock().getTime() + (this.deps.accountBackoffMs ?? 30_000));
+        return { outcome: { kind: 'retry', messageId: c.messageId, consumed: false, reason: 'lease_expired', nextAttemptAt } };
+      }
       const classification = classifySmtpReply({
         phase: err.phase,
         ...(err.replyCode !== undefined ? { replyCode: err.replyCode } : {}),
@@ -62,7 +90,7 @@ export class AccountSmtp {
         ...(err.errorCode !== undefined ? { errorCode: err.errorCode } : {}),
       });
       this.deps.log.info({ messageId: c.messageId, phase: err.phase, replyCode: err.replyCode, reason: classification.reason, scope: classification.scope }, 'send failed');
-      return outcomeOfFailure({
+      const outcome = outcomeOfFailure({
         messageId: c.messageId,
         classification,
         delivered: err.delivered,
@@ -73,6 +101,10 @@ export class AccountSmtp {
         retryDelaysMs: this.deps.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS,
         accountBackoffMs: this.deps.accountBackoffMs ?? 30_000,
       });
+      if (classification.scope === 'message') return { outcome };
+      return { outcome, fault: { scope: classification.scope, reason: classification.reason, ...(err.response ? { detail: err.response.slice(0, 300) } : {}) } };
+    } finally {
+      clearTimeout(cutoff);
     }
   }
 
