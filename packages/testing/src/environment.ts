@@ -1,4 +1,4 @@
-import { connectBus, deleteNamespace, ensureStreams, type Bus } from '@postbus/bus';
+import { connectBus, deleteNamespace, ensureBuckets, ensureStreams, type Bus } from '@postbus/bus';
 import { bucketSpecs, streamSpecs, type Namespace } from '@postbus/contracts';
 import { connectDatabase, migrate, type Database } from '@postbus/db';
 import { createTestDatabase, type TestDatabase } from './database.js';
@@ -25,6 +25,7 @@ export async function startTestEnvironment(name: string, opts: { poolSize?: numb
     await migrate(db);
     const bus = await connectBus({ servers: [sharedNatsUrl()], name, namespace: ns });
     await ensureStreams(bus, streamSpecs(ns));
+    await ensureBuckets(bus, bucketSpecs(ns));
     return {
       ns,
       bus,
