@@ -10,7 +10,7 @@ import {
   mailboxHeader,
   unstructuredHeader,
 } from './headers.js';
-import { prepareTemplate, type TemplateVariables } from './template.js';
+import { prepareTemplate, type RenderedContent, type TemplateVariables } from './template.js';
 
 export interface ComposeInput {
   /** Our message id (`msg_01J…`); the Message-ID header is derived from it. */
@@ -37,15 +37,27 @@ export interface ComposedMessage {
 }
 
 export function composeMessage(input: ComposeInput): ComposedMessage {
-  if (input.text === undefined && input.html === undefined) {
-    throw new ValidationError('message_empty', 'a message needs a text or an html body');
-  }
-  const content = prepareTemplate({
+  return writeMessage(input, renderContent(input), '');
+}
+
+/** Subject and bodies with the variables substituted (html values escaped). */
+export function renderContent(input: ComposeInput): RenderedContent {
+  return prepareTemplate({
     subject: input.subject,
     ...(input.text !== undefined ? { text: input.text } : {}),
     ...(input.html !== undefined ? { html: input.html } : {}),
   }).render(input.variables);
+}
 
+/**
+ * Writes an already rendered message. `systemHeaders` are complete, folded header fields that
+ * the caller built and checked (List-Unsubscribe and friends); they go after MIME-Version.
+ * Package-internal: callers outside go through composeMessage or composeCompliant.
+ */
+export function writeMessage(input: ComposeInput, content: RenderedContent, systemHeaders: string): ComposedMessage {
+  if (content.text === undefined && content.html === undefined) {
+    throw new ValidationError('message_empty', 'a message needs a text or an html body');
+  }
   const from = mailbox('From', input.from.address);
   const to = mailbox('To', input.to.address);
   const headerMessageId = formatMessageId(input.messageId, input.messageIdDomain);
@@ -57,7 +69,8 @@ export function composeMessage(input: ComposeInput): ComposedMessage {
     unstructuredHeader('Subject', content.subject) +
     `Date: ${formatDate(input.date)}\r\n` +
     `Message-ID: ${headerMessageId}\r\n` +
-    'MIME-Version: 1.0\r\n';
+    'MIME-Version: 1.0\r\n' +
+    systemHeaders;
   for (const [name, value] of Object.entries(input.headers ?? {})) {
     assertExtraHeaderName(name);
     head += unstructuredHeader(name, value);
@@ -94,7 +107,7 @@ function part(type: 'text/plain' | 'text/html', text: string): string {
   );
 }
 
-function mailbox(header: string, address: string): string {
+export function mailbox(header: string, address: string): string {
   assertHeaderValue(header, address);
   try {
     return parseAddress(address).address;

@@ -9,3 +9,14 @@ export {
 } from './template.js';
 export { encodeQuotedPrintable, encodeBase64, chooseTransferEncoding, type TransferEncoding } from './body.js';
 export { encodeWords, formatDate, formatMessageId } from './headers.js';
+export {
+  composeCompliant,
+  UNSUBSCRIBE_VARIABLE,
+  type CompliantComposeInput,
+  type CompliantMessage,
+  type TokenIssuer,
+  type TrackingTokenKind,
+  type TrackingTokenPayloads,
+} from './compliance.js';
+export { rewriteHtmlLinks, rewriteTextLinks, decodeHtmlEntities, type LinkRewriter } from './links.js';
+export { signDkim, type DkimOptions } from './dkim.js';

@@ -6,7 +6,8 @@ export type SecretErrorCode =
   | 'secret_key_unknown'
   | 'secret_corrupt'
   | 'secret_key_invalid'
-  | 'secret_keyring_invalid';
+  | 'secret_keyring_invalid'
+  | 'token_payload_invalid';
 
 export class SecretError extends Error {
   readonly code: SecretErrorCode;

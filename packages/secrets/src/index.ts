@@ -10,3 +10,13 @@ export {
 } from './keys.js';
 export { SecretError, isSecretError, type SecretErrorCode } from './errors.js';
 export { loadKeyring, type KeyringSource } from './load.js';
+export {
+  TokenKeyring,
+  type TokenKind,
+  type TokenPayloads,
+  type OpenTokenPayload,
+  type ClickTokenPayload,
+  type UnsubTokenPayload,
+  type TokenErrorCode,
+  type TokenOpenResult,
+} from './tokens.js';
