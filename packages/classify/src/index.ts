@@ -1,5 +1,7 @@
 export { classifySmtpReply, isRetryable } from './classify.js';
+export { classifyGmailError, type GmailCall, type GmailFailureInput } from './gmail.js';
 export { parseEnhancedCode, parseReplyCode } from './codes.js';
+export { consumesAttempt } from './verdict.js';
 export {
   REASONS,
   type Classification,

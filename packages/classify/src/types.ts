@@ -33,6 +33,13 @@ export type Reason =
   | 'timeout'
   | 'bad_address'
   | 'content_rejected'
+  // Gmail API (classifyGmailError).
+  | 'provider_rate_limit'
+  | 'provider_daily_limit'
+  | 'delegation_missing'
+  | 'clock_skew'
+  | 'bad_request'
+  | 'uncertain'
   | 'unknown';
 
 export const REASONS: readonly Reason[] = [
@@ -55,6 +62,12 @@ export const REASONS: readonly Reason[] = [
   'timeout',
   'bad_address',
   'content_rejected',
+  'provider_rate_limit',
+  'provider_daily_limit',
+  'delegation_missing',
+  'clock_skew',
+  'bad_request',
+  'uncertain',
   'unknown',
 ];
 
@@ -73,6 +86,14 @@ export interface Classification {
   readonly reason: Reason;
   /** True only when the address is dead (unknown user or domain): suppress it. */
   readonly hard: boolean;
+  /**
+   * Whether the failure uses up one of the message's attempts. Every classifier sets it (true
+   * for message scope, false for account and platform scope and for the uncertain window);
+   * optional only so hand-written literals stay valid — read it with `consumesAttempt()`.
+   */
+  readonly consumesAttempt?: boolean;
+  /** How long the provider asked us to wait (Retry-After, or its documented default), when known. */
+  readonly retryAfterMs?: number;
 }
 
 export interface EnhancedCode {

@@ -4,7 +4,7 @@ export { waitFor, sleep, type WaitForOptions } from './wait.js';
 export { startNatsServer, type NatsServer, type NatsServerOptions } from './nats-server.js';
 export { createTestDatabase, type TestDatabase, type TestDatabaseOptions } from './database.js';
 export { startPostgresServer, type PostgresServer } from './postgres-server.js';
-export { startSmtpSink, type SmtpSink, type SmtpSinkOptions, type SmtpSinkBehavior } from './smtp-sink.js';
+export { startSmtpSink, type SmtpSink, type SmtpSinkOptions, type SmtpSinkBehavior, type TransactionSpan } from './smtp-sink.js';
 export {
   parseMessageId,
   type SmtpReply,
@@ -12,5 +12,25 @@ export {
   type SmtpRejection,
   type SmtpSessionInfo,
 } from './smtp-records.js';
+export {
+  startGmailStandin,
+  type GmailStandin,
+  type GmailStandinOptions,
+  type GmailStandinUser,
+  type GmailStandinRequest,
+  type FailNextOptions,
+} from './gmail-standin.js';
+export { type GmailFailureKind, type GmailStandinCall } from './gmail-standin-errors.js';
+export { type GmailStoredMessage } from './gmail-standin-mailbox.js';
+export {
+  createServiceAccountKey,
+  GMAIL_SEND_SCOPE,
+  GMAIL_READONLY_SCOPE,
+  GMAIL_METADATA_SCOPE,
+  GMAIL_MODIFY_SCOPE,
+  GMAIL_COMPOSE_SCOPE,
+  GMAIL_FULL_SCOPE,
+  type ServiceAccountKeyFile,
+} from './gmail-standin-auth.js';
 export * from './platform.js';
 export * from './environment.js';
