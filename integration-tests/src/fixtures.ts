@@ -2,7 +2,7 @@ import { connectBus, deleteNamespace, ensureStreams, type Bus } from '@postbus/b
 import { bucketSpecs, streamSpecs, type Namespace } from '@postbus/contracts';
 import { connectDatabase, migrate, sql, type Database } from '@postbus/db';
 import { createTestDatabase, sharedNatsUrl, startSmtpSink, testNamespace, waitFor, type SmtpSink, type TestDatabase } from '@postbus/testing';
-import { AdminClient, Platform } from '@postbus/testing';
+import { AdminClient, Platform, type ServiceName } from '@postbus/testing';
 
 export interface World {
   readonly ns: Namespace;
@@ -19,7 +19,19 @@ export interface World {
 export const SMTP_PASSWORD = 'correct horse battery staple';
 
 /** A namespace, a database, an SMTP server and the platform's processes: everything real, everything removed after. */
-export async function startWorld(opts: { natsUrl?: string; databaseUrl?: string; users: string[]; sinkDelayMs?: number; env?: Record<string, string> }): Promise<World> {
+export async function startWorld(opts: {
+  natsUrl?: string;
+  databaseUrl?: string;
+  users: string[];
+  sinkDelayMs?: number;
+  /** The SMTP server closes sessions idle this long. */
+  sinkSocketTimeoutMs?: number;
+  env?: Record<string, string>;
+  /** Which services start with the world (default all four, one of each). */
+  services?: ServiceName[];
+  /** Accounts whose password the SMTP server refuses (535). */
+  refusedUsers?: string[];
+}): Promise<World> {
   const ns = testNamespace();
   const natsUrl = opts.natsUrl ?? sharedNatsUrl();
   // A database of its own on the shared server, unless the test runs its own Postgres.
@@ -40,14 +52,15 @@ export async function startWorld(opts: { natsUrl?: string; databaseUrl?: string;
     undo.push(() => deleteNamespace(bus, streamSpecs(ns), bucketSpecs(ns)));
     await ensureStreams(bus, streamSpecs(ns));
     const sink = await startSmtpSink({
-      auth: Object.fromEntries(opts.users.map((u) => [u, SMTP_PASSWORD])),
+      auth: Object.fromEntries(opts.users.map((u) => [u, opts.refusedUsers?.includes(u) ? 'another password' : SMTP_PASSWORD])),
       ...(opts.sinkDelayMs ? { delayMs: opts.sinkDelayMs } : {}),
+      ...(opts.sinkSocketTimeoutMs ? { socketTimeoutMs: opts.sinkSocketTimeoutMs } : {}),
       maxClients: 200,
     });
     undo.push(() => sink.close());
     const platform = new Platform({ natsUrl, databaseUrl, namespace: ns.prefix, ...(opts.env ? { env: opts.env } : {}) });
     undo.push(() => platform.stop());
-    await platform.start();
+    await platform.start(opts.services);
     const admin = new AdminClient(platform.adminUrl);
     await admin.login('admin', platform.adminPassword);
     return { ns, natsUrl, testDb, db, bus, sink, platform, admin, close };

@@ -35,6 +35,21 @@ export async function ensureDurable(bus: Bus, spec: DurableSpec): Promise<void> 
   }
 }
 
+/**
+ * Deletes the durable consumer (if any) and creates it afresh. On a work-queue stream nothing
+ * is lost — unacknowledged messages stay in the stream — and everything a previous holder was
+ * given but never acknowledged is deliverable again at once, rather than after its ack_wait.
+ * A new owner of an account's work starts this way; its predecessor's consumer is gone.
+ */
+export async function recreateDurable(bus: Bus, spec: DurableSpec): Promise<void> {
+  try {
+    await bus.jsm.consumers.delete(spec.stream, spec.name);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+  await ensureDurable(bus, spec);
+}
+
 export interface BatchLoopOptions {
   readonly stream: string;
   readonly consumer: string;

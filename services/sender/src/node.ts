@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { NodeLeaseHolder, openNodesBucket, publishEvent, sleep } from '@postbus/bus';
 import { newId, type AccountState } from '@postbus/contracts';
 import { AdvanceBatcher, nodeWork, recordWorkerRestart, releaseEpochs, type NodeWork } from '@postbus/db';
@@ -55,6 +56,7 @@ export class SenderNode {
 
   async start(signal: AbortSignal): Promise<void> {
     this.signal = signal;
+    setMaxListeners(0, signal); // one listener per worker: thousands are expected
     const kv = await openNodesBucket(this.opts.bus);
     this.lease = new NodeLeaseHolder(kv, this.opts.nodeId, {
       capacity: this.opts.capacity,

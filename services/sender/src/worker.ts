@@ -1,5 +1,5 @@
 import type { JsMsg } from '@postbus/bus';
-import { ensureDurable, publishEvent, runBatchLoop, sleep, type AccountDirectory, type Bus } from '@postbus/bus';
+import { publishEvent, recreateDurable, runBatchLoop, sleep, type AccountDirectory, type Bus } from '@postbus/bus';
 import {
   MAIL_SUBJECT_TOKEN,
   WORK_ACK_WAIT_MS,
@@ -118,13 +118,6 @@ export class AccountWorker {
     const { bus, db } = this.deps;
     const stream = streamName(bus.ns, 'DISPATCH');
     const consumer = workerConsumerName(this.accountId);
-    await ensureDurable(bus, {
-      stream,
-      name: consumer,
-      filterSubject: bus.subjects.dispatch(this.accountId),
-      ackWaitMs: WORK_ACK_WAIT_MS,
-      maxAckPending: Math.max(200, this.account.settings.batchSize * 4),
-    });
     let start;
     try {
       start = await startEpoch(db, this.accountId, this.clock(), this.epoch);
@@ -132,6 +125,18 @@ export class AccountWorker {
       if (err instanceof StaleEpochError) return; // placed again meanwhile: the node starts the newer one
       throw err;
     }
+    // A fresh consumer for each run: whatever a previous worker (a dead node, an older
+    // epoch) was handed and never acknowledged comes to this one at once. Its ack_wait covers
+    // a batch at the account's pace, and at most two batches are out at a time, so a worker
+    // never sits on work it will not reach before the server hands it out again.
+    const { batchSize, sendDelayMs } = this.account.settings;
+    await recreateDurable(bus, {
+      stream,
+      name: consumer,
+      filterSubject: bus.subjects.dispatch(this.accountId),
+      ackWaitMs: Math.max(WORK_ACK_WAIT_MS, 2 * batchSize * (sendDelayMs + 10_000)),
+      maxAckPending: Math.max(10, batchSize * 2),
+    });
     this.log.info({ epoch: start.epoch, reset: start.reset.length, uncertain: start.uncertain.length, quarantined: start.quarantined.length }, 'worker started');
     const now = this.clock();
     await Promise.all([
@@ -263,11 +268,14 @@ export class AccountWorker {
       this.publishThenAck(outcomeEvent(this.ref(d), o, now, now), take(d.messageId), pending);
     }
     for (const id of res.skipped) take(id).forEach((m) => m.ack());
+    let completed = false;
     try {
       await this.sendAll(res.claimed, take, pending, signal);
+      completed = true;
     } finally {
-      // Anything left was never claimed by us (duplicates of claimed items): ack.
-      for (const [, msgs] of msgsOf) msgs.forEach((m) => m.ack());
+      // After a full pass, anything left was a copy of an item handled above: ack. After a
+      // failure (a newer epoch, the database away) what is left was never sent: it goes back.
+      for (const [, msgs] of msgsOf) msgs.forEach((m) => (completed ? m.ack() : m.nak()));
       for (const p of pending) {
         this.inflight.add(p);
         void p.finally(() => this.inflight.delete(p));
