@@ -102,8 +102,8 @@ export class NodeLeaseHolder {
       } catch (err) {
         if (this.held && performance.now() >= this.deadline) this.lose('renewal failed past the deadline', err);
         else if (this.held && isWrongRevision(err)) this.lose('another process holds this node id', err);
-        else if (!this.held) this.opts.log.warn({ err: String(err), nodeId: this.nodeId }, 'node lease not available yet (held by another process, or NATS away); retrying');
-        else this.opts.log.warn({ err: String(err) }, 'node lease renewal failed; retrying before the deadline');
+        else if (!this.held) this.opts.log.warn({ err: errText(err), nodeId: this.nodeId }, 'node lease not available yet (held by another process, or NATS away); retrying');
+        else this.opts.log.warn({ err: errText(err) }, 'node lease renewal failed; retrying before the deadline');
       }
       // Past the deadline without a renewal (an event loop frozen, or NATS away): lost.
       if (this.held && performance.now() >= this.deadline) this.lose('deadline passed without renewal');
@@ -115,9 +115,13 @@ export class NodeLeaseHolder {
     if (!this.held) return;
     this.held = false;
     this.revision = 0;
-    this.opts.log.warn({ nodeId: this.nodeId, why, err: err === undefined ? undefined : String(err) }, 'node lease lost: every worker stops');
+    this.opts.log.warn({ nodeId: this.nodeId, why, err: err instanceof Error ? err.message : undefined }, 'node lease lost: every worker stops');
     this.opts.onLost();
   }
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : 'unknown error';
 }
 
 function isWrongRevision(err: unknown): boolean {

@@ -61,7 +61,7 @@ export async function raiseAlert(db: Queryable, a: AlertInput): Promise<{ alert:
             ${JSON.stringify(a.details ?? {})}::jsonb, ${a.now}, ${a.now})
     ON CONFLICT (dedupe_key, first_at) DO UPDATE SET occurrences = alerts.occurrences + 1
     RETURNING *, (xmax = 0) AS inserted`);
-  return { alert: toAlert(row!), created: Boolean(row!.inserted) };
+  return { alert: toAlert(row), created: Boolean(row?.inserted) };
 }
 
 export async function unnotifiedAlerts(db: Queryable, limit = 100): Promise<AlertRow[]> {

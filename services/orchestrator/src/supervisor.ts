@@ -29,6 +29,8 @@ export interface SupervisorDeps {
   readonly graceMs?: number;
   /** More queued messages than this raises a backlog alert (0: never). */
   readonly backlogThreshold?: number;
+  /** Accounts moved per pass to even out node loads (0: never move a working account). */
+  readonly rebalanceMovesPerPass?: number;
   /** Worker restarts per account per hour beyond which the account is paused. */
   readonly maxRestartsPerHour?: number;
 }
@@ -49,7 +51,7 @@ export class Supervisor {
     const grace = this.deps.graceMs ?? TAKEOVER_GRACE_MS;
     const nodes = await liveNodes(this.deps.nodes);
     const current = await readAssignments(db);
-    const decisions = planPlacements(directory.all(), current, nodes);
+    const decisions = planPlacements(directory.all(), current, nodes, { maxMoves: this.deps.rebalanceMovesPerPass ?? 5, minAgeMs: 10_000, now: this.deps.clock() });
     let placed = 0;
     for (let i = 0; i < decisions.length; i += CHUNK) {
       const chunk = decisions.slice(i, i + CHUNK);

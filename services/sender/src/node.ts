@@ -62,7 +62,7 @@ export class SenderNode {
       capacity: this.opts.capacity,
       accounts: () => this.running.size,
       log: this.opts.log,
-      onLost: () => this.stopAll('node lease lost'),
+      onLost: () => void this.stopAll('node lease lost'),
       onAcquired: () => this.wake.fn?.(),
       ...(this.opts.leaseTtlMs ? { ttlMs: this.opts.leaseTtlMs } : {}),
       ...(this.opts.leaseRenewMs ? { renewMs: this.opts.leaseRenewMs } : {}),

@@ -3,6 +3,15 @@ import type { AccountState, NodeLease } from '@postbus/contracts';
 export interface CurrentPlacement {
   readonly accountId: string;
   readonly nodeId: string | null;
+  readonly assignedAt: Date;
+}
+
+export interface RebalanceOptions {
+  /** Accounts moved off a crowded node per pass (each move is a handover: keep it gentle). */
+  readonly maxMoves: number;
+  /** An account placed more recently than this is not moved again (no ping-pong). */
+  readonly minAgeMs: number;
+  readonly now: Date;
 }
 
 export interface PlacementDecision {
@@ -17,13 +26,14 @@ export interface PlacementDecision {
 /**
  * Where each account should be worked. Active accounts stay where they are while their node
  * lives (moving a working account costs a handover); an active account without a live node
- * goes to the live node with the most room left (capacity − accounts placed there), so nodes
+ * goes to the live node with room whose share of its capacity in use is lowest, so nodes
  * fill evenly; a stopped account is worked nowhere. Pure: the leader supplies the facts.
  */
 export function planPlacements(
   accounts: readonly AccountState[],
   current: ReadonlyMap<string, CurrentPlacement>,
   nodes: readonly NodeLease[],
+  rebalance: RebalanceOptions = { maxMoves: 0, minAgeMs: 0, now: new Date(0) },
 ): PlacementDecision[] {
   const live = new Map(nodes.map((n) => [n.nodeId, n]));
   const load = new Map(nodes.map((n) => [n.nodeId, 0]));
@@ -43,13 +53,13 @@ export function planPlacements(
     }
     if (curLive) continue;
     let best: string | null = null;
-    let bestRoom = 0;
+    let bestShare = Infinity;
     for (const [id, n] of live) {
-      const room = n.capacity - load.get(id)!;
-      if (room <= 0) continue;
-      if (best === null || room > bestRoom || (room === bestRoom && id < best)) {
+      if (n.capacity - load.get(id)! <= 0) continue;
+      const share = load.get(id)! / n.capacity;
+      if (share < bestShare || (share === bestShare && best !== null && id < best)) {
         best = id;
-        bestRoom = room;
+        bestShare = share;
       }
     }
     if (best === null) {
@@ -64,6 +74,25 @@ export function planPlacements(
       reason: cur === null ? (current.has(a.id) ? 'resumed' : 'new account') : `node ${cur} lost its lease`,
       prevNodeDead: cur !== null,
     });
+  }
+  // A node that joined later, or came back, takes accounts from the most crowded node, a
+  // few per pass, until loads differ by at most one (relative to capacity).
+  const decided = new Set(out.map((d) => d.accountId));
+  const share = (id: string) => load.get(id)! / Math.max(1, live.get(id)!.capacity);
+  for (let moves = 0; moves < rebalance.maxMoves && live.size > 1; moves++) {
+    const ids = [...live.keys()].sort((x, y) => share(x) - share(y) || x.localeCompare(y));
+    const light = ids[0]!;
+    const heavy = ids[ids.length - 1]!;
+    if (load.get(heavy)! - load.get(light)! <= 1 || load.get(light)! >= live.get(light)!.capacity) break;
+    const candidate = ordered.find((a) => {
+      const c = current.get(a.id);
+      return a.status === 'active' && !decided.has(a.id) && c?.nodeId === heavy && rebalance.now.getTime() - c.assignedAt.getTime() >= rebalance.minAgeMs;
+    });
+    if (!candidate) break;
+    decided.add(candidate.id);
+    load.set(heavy, load.get(heavy)! - 1);
+    load.set(light, load.get(light)! + 1);
+    out.push({ accountId: candidate.id, nodeId: light, previousNodeId: heavy, reason: `rebalanced from ${heavy}`, prevNodeDead: false });
   }
   return out;
 }
