@@ -1,10 +1,10 @@
 import { setMaxListeners } from 'node:events';
 import { NodeLeaseHolder, openNodesBucket, publishEvent, sleep } from '@postbus/bus';
-import { newId, type AccountState } from '@postbus/contracts';
-import { AdvanceBatcher, nodeWork, recordWorkerRestart, releaseEpochs, type NodeWork } from '@postbus/db';
+import { isPostbusError, newId, type AccountState } from '@postbus/contracts';
+import { AdvanceBatcher, isDatabaseUnavailable, nodeWork, recordWorkerRestart, releaseEpochs, type NodeWork } from '@postbus/db';
 import { AccountWorker, type WorkerDeps } from './worker.js';
 
-export interface SenderNodeOptions extends Omit<WorkerDeps, 'advance' | 'lease' | 'nodeId'> {
+export interface SenderNodeOptions extends Omit<WorkerDeps, 'advance' | 'lease' | 'nodeId' | 'startGate'> {
   readonly nodeId: string;
   /** Accounts this node offers to work; the orchestrator never gives it more. */
   readonly capacity: number;
@@ -14,6 +14,33 @@ export interface SenderNodeOptions extends Omit<WorkerDeps, 'advance' | 'lease' 
   readonly restartDelayMs?: number;
   readonly leaseTtlMs?: number;
   readonly leaseRenewMs?: number;
+  /** Workers starting at once (each start is a transaction and a few JetStream API calls). */
+  readonly startConcurrency?: number;
+}
+
+/** At most `limit` callers at a time; the rest wait their turn in order. */
+class Gate {
+  private active = 0;
+  private readonly queue: Array<() => void> = [];
+  constructor(private readonly limit: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((r) => this.queue.push(r));
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      this.active--;
+      this.queue.shift()?.();
+    }
+  }
+}
+
+/** Trouble of the infrastructure, not of the worker: it does not count as a worker failure. */
+function isInfrastructure(err: unknown): boolean {
+  if (isDatabaseUnavailable(err)) return true;
+  if (isPostbusError(err) && err.scope === 'platform' && err.retryable) return true;
+  const text = `${(err as { code?: unknown })?.code ?? ''} ${(err as Error)?.message ?? ''}`;
+  return /TIMEOUT|CONNECTION|DISCONNECT|no responders|503|closed/i.test(text);
 }
 
 interface Running {
@@ -39,11 +66,13 @@ export class SenderNode {
   private loop: Promise<void> | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly workerDeps: Omit<WorkerDeps, 'lease'>;
+  private readonly gate: Gate;
   private readonly wake = { fn: undefined as (() => void) | undefined };
 
   constructor(private readonly opts: SenderNodeOptions) {
     const batcher = new AdvanceBatcher(opts.db);
-    this.workerDeps = { ...opts, advance: (input) => batcher.advance(input) };
+    this.gate = new Gate(opts.startConcurrency ?? 16);
+    this.workerDeps = { ...opts, advance: (input) => batcher.advance(input), startGate: (fn) => this.gate.run(fn) };
   }
 
   get nodeId(): string {
@@ -153,12 +182,17 @@ export class SenderNode {
         await worker.run(abort.signal);
         this.restarts.delete(account.id);
       } catch (err) {
-        // Restarted by the next reconcile pass, after a backoff; the leader counts restarts.
+        // Restarted by the next reconcile pass, after a backoff; the leader counts restarts
+        // (not when NATS or Postgres was away: that is no fault of the worker's).
         const prev = this.restarts.get(account.id)?.delay ?? 0;
         const delay = Math.min(prev ? prev * 2 : (this.opts.restartDelayMs ?? 1_000), 60_000);
         this.restarts.set(account.id, { delay, notBefore: Date.now() + delay });
-        log.error({ err, restartInMs: delay }, 'worker failed; restarting after a pause');
-        await this.reportRestart(account.id, err, delay);
+        if (isInfrastructure(err)) {
+          log.warn({ err, restartInMs: delay }, 'worker stopped: infrastructure unavailable; restarting after a pause');
+        } else {
+          log.error({ err, restartInMs: delay }, 'worker failed; restarting after a pause');
+          await this.reportRestart(account.id, err, delay);
+        }
       } finally {
         parent.removeEventListener('abort', onParent);
         entry.finished = true;

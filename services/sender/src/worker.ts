@@ -57,6 +57,8 @@ export interface WorkerDeps {
   /** The node's lease: no transaction starts unless it is valid, and none outlives its deadline. */
   readonly lease: LeaseView;
   readonly nodeId: string;
+  /** Limits how many workers of the node start at once. */
+  readonly startGate?: <T>(fn: () => Promise<T>) => Promise<T>;
 }
 
 export interface LeaseView {
@@ -118,9 +120,10 @@ export class AccountWorker {
     const { bus, db } = this.deps;
     const stream = streamName(bus.ns, 'DISPATCH');
     const consumer = workerConsumerName(this.accountId);
+    const gate = this.deps.startGate ?? ((fn) => fn());
     let start;
     try {
-      start = await startEpoch(db, this.accountId, this.clock(), this.epoch);
+      start = await gate(() => startEpoch(db, this.accountId, this.clock(), this.epoch));
     } catch (err) {
       if (err instanceof StaleEpochError) return; // placed again meanwhile: the node starts the newer one
       throw err;
@@ -130,13 +133,13 @@ export class AccountWorker {
     // a batch at the account's pace, and at most two batches are out at a time, so a worker
     // never sits on work it will not reach before the server hands it out again.
     const { batchSize, sendDelayMs } = this.account.settings;
-    await recreateDurable(bus, {
+    await gate(() => recreateDurable(bus, {
       stream,
       name: consumer,
       filterSubject: bus.subjects.dispatch(this.accountId),
       ackWaitMs: Math.max(WORK_ACK_WAIT_MS, 2 * batchSize * (sendDelayMs + 10_000)),
       maxAckPending: Math.max(10, batchSize * 2),
-    });
+    }));
     this.log.info({ epoch: start.epoch, reset: start.reset.length, uncertain: start.uncertain.length, quarantined: start.quarantined.length }, 'worker started');
     const now = this.clock();
     await Promise.all([
