@@ -39,7 +39,8 @@ class Gate {
 function isInfrastructure(err: unknown): boolean {
   if (isDatabaseUnavailable(err)) return true;
   if (isPostbusError(err) && err.scope === 'platform' && err.retryable) return true;
-  const text = `${(err as { code?: unknown })?.code ?? ''} ${(err as Error)?.message ?? ''}`;
+  const code = (err as { code?: unknown } | null)?.code;
+  const text = `${typeof code === 'string' || typeof code === 'number' ? code : ''} ${err instanceof Error ? err.message : ''}`;
   return /TIMEOUT|CONNECTION|DISCONNECT|no responders|503|closed/i.test(text);
 }
 
