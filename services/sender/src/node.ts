@@ -80,6 +80,13 @@ export class SenderNode {
     return this.opts.nodeId;
   }
 
+  /** Workers that have started and are taking work (announced in the lease). */
+  readyCount(): number {
+    let n = 0;
+    for (const r of this.running.values()) if (r.worker.ready && !r.finished) n++;
+    return n;
+  }
+
   get accountIds(): string[] {
     return [...this.running.keys()];
   }
@@ -90,7 +97,7 @@ export class SenderNode {
     const kv = await openNodesBucket(this.opts.bus);
     this.lease = new NodeLeaseHolder(kv, this.opts.nodeId, {
       capacity: this.opts.capacity,
-      accounts: () => this.running.size,
+      accounts: () => this.readyCount(),
       log: this.opts.log,
       onLost: () => void this.stopAll('node lease lost'),
       onAcquired: () => this.wake.fn?.(),

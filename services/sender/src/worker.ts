@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { JsMsg } from '@postbus/bus';
 import { publishEvent, recreateDurable, runBatchLoop, sleep, type AccountDirectory, type Bus } from '@postbus/bus';
 import {
@@ -79,6 +80,10 @@ interface Work {
  * `sending` → send → outcome → event → ack.
  */
 export class AccountWorker {
+  /** Monotonic time of the last send's start: the account's delay is measured from it. */
+  private lastSendAt = -Infinity;
+  /** True once the worker has settled its predecessors' leftovers and is taking work. */
+  ready = false;
   private readonly smtp: AccountSmtp;
   private readonly clock: () => Date;
   private readonly log: Logger;
@@ -140,6 +145,7 @@ export class AccountWorker {
       ackWaitMs: Math.max(WORK_ACK_WAIT_MS, 2 * batchSize * (sendDelayMs + 10_000)),
       maxAckPending: Math.max(10, batchSize * 2),
     }));
+    this.ready = true;
     this.log.info({ epoch: start.epoch, reset: start.reset.length, uncertain: start.uncertain.length, quarantined: start.quarantined.length }, 'worker started');
     const now = this.clock();
     await Promise.all([
@@ -301,6 +307,9 @@ export class AccountWorker {
     for (let i = 0; i < claimed.length; i++) {
       const c = claimed[i]!;
       const rest = () => claimed.slice(i).map((x) => x.messageId);
+      // The account's delay runs from one send to the next, across batches too.
+      const wait = this.lastSendAt + this.account.settings.sendDelayMs - performance.now();
+      if (wait > 0) await sleep(wait, signal);
       const now = this.clock();
       if (signal.aborted) {
         const r = await this.advance({ accountId: this.accountId, epoch: this.epoch, now, ...(prev ? { outcome: prev.outcome } : {}) }, signal);
@@ -324,6 +333,7 @@ export class AccountWorker {
         take(c.messageId).forEach((m) => m.ack());
         continue;
       }
+      this.lastSendAt = performance.now();
       const { outcome, fault } = await this.smtp.send(this.account, c, now, this.deps.lease);
       prev = { c, outcome, startedAt: now };
       if (fault) void this.reportFault(fault);
@@ -339,8 +349,6 @@ export class AccountWorker {
         await sleep(Math.min(this.deps.accountBackoffMs ?? 30_000, 30_000), signal);
         return;
       }
-      const delay = this.account.settings.sendDelayMs;
-      if (delay > 0 && i < claimed.length - 1) await sleep(delay, signal);
     }
     if (prev) {
       const at = this.clock();
