@@ -8,3 +8,4 @@ export * from './directory.js';
 export type { JsMsg, PubAck } from '@nats-io/jetstream';
 export * from './lease.js';
 export * from './account-command.js';
+export * from './runtime-settings.js';

@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { connectBus, deleteStreams } from '@postbus/bus';
-import { bucketName, streamSpecs } from '@postbus/contracts';
+import { bucketSpecs, streamSpecs } from '@postbus/contracts';
 import { connectDatabase, sql } from '@postbus/db';
 import { sharedNatsUrl, sharedPostgresUrl, testNamespace } from '@postbus/testing';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -22,7 +22,7 @@ afterAll(async () => {
   const bus = await connectBus({ servers: [sharedNatsUrl()], name: 'demo-int-cleanup', namespace: ns });
   try {
     await deleteStreams(bus, streamSpecs(ns));
-    await bus.jsm.streams.delete(`KV_${bucketName(ns, 'postbus_config')}`).catch(() => undefined);
+    for (const b of bucketSpecs(ns)) await bus.jsm.streams.delete(`KV_${b.name}`).catch(() => undefined);
   } finally {
     await bus.close();
   }

@@ -13,3 +13,4 @@ export * from './aggregates/account.js';
 export * from './streaming.js';
 export * from './events/ids.js';
 export * from './limits.js';
+export * from './runtime.js';

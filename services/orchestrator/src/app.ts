@@ -1,5 +1,5 @@
 import { ensureDurable, openNodesBucket, publishEvent, runBatchLoop, sleep, type AccountDirectory, type Bus } from '@postbus/bus';
-import { DISPATCHER_CONSUMER, FAULTS_CONSUMER, REQUEST_ACK_WAIT_MS, streamName } from '@postbus/contracts';
+import { DEFAULT_RUNTIME_SETTINGS, DISPATCHER_CONSUMER, FAULTS_CONSUMER, REQUEST_ACK_WAIT_MS, streamName, type RuntimeSettings } from '@postbus/contracts';
 import { purgeExpiredIdempotencyKeys, purgeWorkerRestarts, type Database, type Leadership } from '@postbus/db';
 import type { Logger } from '@postbus/telemetry';
 import { Alerter, type Notifier } from './alerts.js';
@@ -20,7 +20,8 @@ export interface OrchestratorDeps {
   readonly reconcileIntervalMs?: number;
   readonly batchSize?: number;
   readonly notifiers?: readonly Notifier[];
-  readonly backlogThreshold?: number;
+  /** The platform's runtime settings (a KV watch in main.ts; defaults when absent). */
+  readonly settings?: () => RuntimeSettings;
   readonly takeoverGraceMs?: number;
   readonly leader?: LeaderOptions;
 }
@@ -71,7 +72,7 @@ export function buildOrchestrator(deps: OrchestratorDeps): Orchestrator {
       alerter,
       nodes: await openNodesBucket(bus),
       ...(deps.takeoverGraceMs !== undefined ? { graceMs: deps.takeoverGraceMs } : {}),
-      ...(deps.backlogThreshold !== undefined ? { backlogThreshold: deps.backlogThreshold } : {}),
+      settings: deps.settings ?? (() => DEFAULT_RUNTIME_SETTINGS),
     });
     const requestsStream = streamName(bus.ns, 'REQUESTS');
     await ensureDurable(bus, { stream: requestsStream, name: DISPATCHER_CONSUMER, filterSubject: bus.subjects.requests, ackWaitMs: REQUEST_ACK_WAIT_MS, maxAckPending: 20_000 });

@@ -1,6 +1,6 @@
-import { AccountDirectory, connectBus, ensureBuckets, ensureStreams } from '@postbus/bus';
+import { AccountDirectory, RuntimeSettingsWatch, connectBus, ensureBuckets, ensureStreams } from '@postbus/bus';
 import { describeConfig, loadConfig } from '@postbus/config';
-import { bucketSpecs, streamSpecs } from '@postbus/contracts';
+import { DEFAULT_RUNTIME_SETTINGS, bucketSpecs, streamSpecs } from '@postbus/contracts';
 import { connectDatabase, migrate } from '@postbus/db';
 import { createLogger, onShutdown, startHealthServer } from '@postbus/telemetry';
 import { WebhookNotifier } from './alerts.js';
@@ -21,7 +21,9 @@ await migrate(db);
 const directory = await AccountDirectory.start(bus, log);
 const { alertWebhookUrl, instanceId, backlogAlertThreshold, reconcileIntervalMs } = config.orchestrator;
 const notifiers = alertWebhookUrl ? [new WebhookNotifier(alertWebhookUrl, config.secrets.alertWebhookSecret)] : [];
-const orchestrator = buildOrchestrator({ bus, db, directory, log, instanceId, reconcileIntervalMs, notifiers, backlogThreshold: backlogAlertThreshold });
+// Runtime settings: KV `postbus_config` → `runtime`, over the defaults from the environment.
+const runtime = await RuntimeSettingsWatch.start(bus, { ...DEFAULT_RUNTIME_SETTINGS, backlogAlertThreshold }, log);
+const orchestrator = buildOrchestrator({ bus, db, directory, log, instanceId, reconcileIntervalMs, notifiers, settings: () => runtime.get() });
 const controller = new AbortController();
 const running = orchestrator.run(controller.signal);
 const health = await startHealthServer(config.orchestrator.healthPort, async () => !bus.nc.isClosed());
@@ -32,6 +34,7 @@ onShutdown(log, [
   () => controller.abort(),
   () => running,
   () => directory.stop(),
+  () => runtime.stop(),
   () => health.close(),
   () => bus.close(),
   () => db.dispose(),

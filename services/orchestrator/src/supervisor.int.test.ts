@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccountDirectory, executeAccountCommand, openNodesBucket, type JsMsg, type NodesBucket } from '@postbus/bus';
-import { encodeEvent, newId, type AccountState, type FaultReported, type NodeLease, type SendingSettings } from '@postbus/contracts';
+import { DEFAULT_RUNTIME_SETTINGS, encodeEvent, newId, type AccountState, type FaultReported, type NodeLease, type SendingSettings } from '@postbus/contracts';
 import { acquireLeadership, readAssignments, recordWorkerRestart, sql, type Leadership } from '@postbus/db';
 import { silentLogger } from '@postbus/telemetry';
 import { startTestEnvironment, type TestEnvironment } from '@postbus/testing';
@@ -47,7 +47,7 @@ describe('the supervisor (leader duties) against real NATS and Postgres', () => 
     lead = (await acquireLeadership(env.db, 'test-leader', 60_000))!;
     const clock = () => now;
     const alerter = new Alerter({ bus: env.bus, db: env.db, log: silentLogger(), clock, notifiers: [] });
-    supervisor = new Supervisor({ bus: env.bus, db: env.db, directory, log: silentLogger(), clock, alerter, nodes, graceMs: 3_000, backlogThreshold: 0 });
+    supervisor = new Supervisor({ bus: env.bus, db: env.db, directory, log: silentLogger(), clock, alerter, nodes, graceMs: 3_000, settings: () => ({ ...DEFAULT_RUNTIME_SETTINGS, backlogAlertThreshold: 0 }) });
   }, 30_000);
   afterAll(async () => {
     await directory?.stop();

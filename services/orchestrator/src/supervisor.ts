@@ -1,7 +1,7 @@
 import type { NodesBucket } from '@postbus/bus';
 import type { JsMsg } from '@postbus/bus';
 import { executeAccountCommand, liveNodes, publishEvent, type AccountDirectory, type Bus } from '@postbus/bus';
-import { TAKEOVER_GRACE_MS, decodeEvent, effectiveDailyLimit, type AccountCommand } from '@postbus/contracts';
+import { TAKEOVER_GRACE_MS, decodeEvent, effectiveDailyLimit, type AccountCommand, type RuntimeSettings } from '@postbus/contracts';
 import {
   accountUsage,
   placeAccounts,
@@ -27,12 +27,8 @@ export interface SupervisorDeps {
   readonly alerter: Alerter;
   readonly nodes: NodesBucket;
   readonly graceMs?: number;
-  /** More queued messages than this raises a backlog alert (0: never). */
-  readonly backlogThreshold?: number;
-  /** Accounts moved per pass to even out node loads (0: never move a working account). */
-  readonly rebalanceMovesPerPass?: number;
-  /** Worker restarts per account per hour beyond which the account is paused. */
-  readonly maxRestartsPerHour?: number;
+  /** The platform's runtime settings, read at each use (a KV watch keeps them current). */
+  readonly settings: () => RuntimeSettings;
 }
 
 const CHUNK = 500;
@@ -51,7 +47,7 @@ export class Supervisor {
     const grace = this.deps.graceMs ?? TAKEOVER_GRACE_MS;
     const nodes = await liveNodes(this.deps.nodes);
     const current = await readAssignments(db);
-    const decisions = planPlacements(directory.all(), current, nodes, { maxMoves: this.deps.rebalanceMovesPerPass ?? 5, minAgeMs: 10_000, now: this.deps.clock() });
+    const decisions = planPlacements(directory.all(), current, nodes, { maxMoves: this.deps.settings().rebalanceMovesPerPass, minAgeMs: 10_000, now: this.deps.clock() });
     let placed = 0;
     for (let i = 0; i < decisions.length; i += CHUNK) {
       const chunk = decisions.slice(i, i + CHUNK);
@@ -128,7 +124,7 @@ export class Supervisor {
         await this.command({ type: 'ResumeAccount', accountId: a.id, actor: 'orchestrator', reason: 'the provider limit has passed', onlyFrom: ['paused_provider_limit'] });
       }
     }
-    const max = this.deps.maxRestartsPerHour ?? 3;
+    const max = this.deps.settings().maxWorkerRestartsPerHour;
     for (const [accountId, n] of await restartsInLastHour(this.deps.db, now)) {
       if (n <= max) continue;
       const a = this.deps.directory.get(accountId);
@@ -143,7 +139,7 @@ export class Supervisor {
       });
       await this.command({ type: 'PauseAccount', accountId, actor: 'orchestrator', status: 'paused_worker_failing', reason: `worker restarted ${n} times in an hour` });
     }
-    const threshold = this.deps.backlogThreshold ?? 10_000;
+    const threshold = this.deps.settings().backlogAlertThreshold;
     if (threshold > 0) {
       const [row] = await this.deps.db.query(sql`
         SELECT count(*)::int AS n FROM deliveries WHERE state IN ('waiting', 'assigned', 'retry_wait')`);

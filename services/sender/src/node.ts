@@ -62,6 +62,8 @@ interface Running {
 export class SenderNode {
   private readonly running = new Map<string, Running>();
   private readonly restarts = new Map<string, { delay: number; notBefore: number }>();
+  /** Accounts this process has run a worker for. */
+  private readonly ran = new Set<string>();
   private signal: AbortSignal | undefined;
   private lease: NodeLeaseHolder | undefined;
   private loop: Promise<void> | undefined;
@@ -72,7 +74,7 @@ export class SenderNode {
 
   constructor(private readonly opts: SenderNodeOptions) {
     const batcher = new AdvanceBatcher(opts.db);
-    this.gate = new Gate(opts.startConcurrency ?? 16);
+    this.gate = new Gate(opts.startConcurrency ?? 32);
     this.workerDeps = { ...opts, advance: (input) => batcher.advance(input), startGate: (fn) => this.gate.run(fn) };
   }
 
@@ -182,7 +184,8 @@ export class SenderNode {
     const abort = new AbortController();
     const onParent = () => abort.abort();
     parent.addEventListener('abort', onParent, { once: true });
-    const worker = new AccountWorker(account.id, epoch, { ...this.workerDeps, lease: this.lease!, nodeId: this.opts.nodeId });
+    const worker = new AccountWorker(account.id, epoch, { ...this.workerDeps, lease: this.lease!, nodeId: this.opts.nodeId }, this.ran.has(account.id));
+    this.ran.add(account.id);
     const log = this.opts.log.child({ accountId: account.id, epoch });
     const entry: { -readonly [K in keyof Running]: Running[K] } = { worker, epoch, abort, finished: false, done: Promise.resolve() };
     entry.done = (async () => {

@@ -90,7 +90,11 @@ export class AccountWorker {
   /** Event publishes (and the acks behind them) still in flight: the next batch need not wait for them. */
   private readonly inflight = new Set<Promise<void>>();
 
-  constructor(readonly accountId: string, readonly epoch: number, private readonly deps: WorkerDeps) {
+  /**
+   * @param restarted this node ran a worker of this account before (it may have left work
+   * unacknowledged on the consumer)
+   */
+  constructor(readonly accountId: string, readonly epoch: number, private readonly deps: WorkerDeps, private readonly restarted = false) {
     this.clock = deps.clock ?? (() => new Date());
     this.log = deps.log.child({ accountId });
     this.smtp = new AccountSmtp({ ...deps, clock: this.clock, log: this.log });
@@ -138,13 +142,15 @@ export class AccountWorker {
     // a batch at the account's pace, and at most two batches are out at a time, so a worker
     // never sits on work it will not reach before the server hands it out again.
     const { batchSize, sendDelayMs } = this.account.settings;
+    // An account's first worker ever, with nothing left behind, has no consumer to hand back.
+    const fresh = this.epoch === 1 && !this.restarted && start.reset.length + start.uncertain.length + start.quarantined.length === 0;
     await gate(() => recreateDurable(bus, {
       stream,
       name: consumer,
       filterSubject: bus.subjects.dispatch(this.accountId),
       ackWaitMs: Math.max(WORK_ACK_WAIT_MS, 2 * batchSize * (sendDelayMs + 10_000)),
       maxAckPending: Math.max(10, batchSize * 2),
-    }));
+    }, { fresh }));
     this.ready = true;
     this.log.info({ epoch: start.epoch, reset: start.reset.length, uncertain: start.uncertain.length, quarantined: start.quarantined.length }, 'worker started');
     const now = this.clock();

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { AccountId, MessageId, TAG_PATTERN, TlsMode, type MessageKind } from '@postbus/contracts';
+import { AccountId, MessageId, RuntimeSettings, RuntimeSettingsPatch, TAG_PATTERN, TlsMode, type MessageKind } from '@postbus/contracts';
 import { LIMITS } from '../deps.js';
 
 /**
@@ -230,3 +230,11 @@ export const AlertQuery = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export const RuntimeSettingsView = Type.Object({
+  /** In force (the defaults shown are the built-in ones; a service's environment may set others). */
+  settings: RuntimeSettings,
+  /** Only what was set. */
+  stored: RuntimeSettingsPatch,
+  revision: Type.Integer(),
+});

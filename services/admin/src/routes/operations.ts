@@ -1,10 +1,10 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { liveNodes, openNodesBucket, publishEvent } from '@postbus/bus';
-import { AccountId, MOVE_REFUSED, PostbusError, UNASSIGNED, type MailEvent } from '@postbus/contracts';
+import { liveNodes, openNodesBucket, publishEvent, readRuntimeSettings, updateRuntimeSettings } from '@postbus/bus';
+import { AccountId, DEFAULT_RUNTIME_SETTINGS, MOVE_REFUSED, PostbusError, RuntimeSettingsPatch, UNASSIGNED, type MailEvent } from '@postbus/contracts';
 import { currentLeader, listAlerts, readAssignments, sql, unassignQueued, withDatabase } from '@postbus/db';
 import { LIMITS, type AdminDeps } from '../deps.js';
 import { Problem } from '../http/problem.js';
-import { AlertList, AlertQuery, IdParam, LifecycleChange, MoveResult, NodesView, PlacementView } from '../http/schemas.js';
+import { AlertList, AlertQuery, IdParam, LifecycleChange, MoveResult, NodesView, PlacementView, RuntimeSettingsView } from '../http/schemas.js';
 
 export interface OperationsRoutesOptions {
   readonly deps: AdminDeps;
@@ -148,4 +148,20 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<OperationsRoutesOptions
       next: rows.length > limit ? page[page.length - 1]!.id : null,
     };
   });
+
+  /** Platform-wide runtime settings (KV, watched by the services): what is set, and the defaults under it. */
+  app.get('/config', { schema: { tags: ['config'], summary: 'Runtime settings', response: { 200: RuntimeSettingsView, ...errors } } }, async () => {
+    const { stored, revision } = await readRuntimeSettings(bus);
+    return { settings: { ...DEFAULT_RUNTIME_SETTINGS, ...stored }, stored, revision };
+  });
+
+  app.patch(
+    '/config',
+    { bodyLimit: LIMITS.smallBodyBytes, schema: { tags: ['config'], summary: 'Change runtime settings (take effect without restarts)', body: RuntimeSettingsPatch, response: { 200: RuntimeSettingsView, ...errors } } },
+    async (request) => {
+      const { stored, revision } = await updateRuntimeSettings(bus, request.body);
+      request.log.info({ actor: request.principal, changes: request.body, revision }, 'runtime settings changed');
+      return { settings: { ...DEFAULT_RUNTIME_SETTINGS, ...stored }, stored, revision };
+    },
+  );
 };
