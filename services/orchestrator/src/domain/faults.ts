@@ -47,6 +47,12 @@ export function decideFault(fault: FaultReported, account: AccountState | undefi
       const until = fault.data.retryAfter ?? new Date(now.getTime() + DAY_MS).toISOString();
       return { command: { type: 'PauseAccount', ...base, status: 'paused_provider_limit', reason: `provider limit: ${reason}`, until } };
     }
+    // Measured by the bounce processor over the last 24 h (DESIGN.md: pause above 5 % hard
+    // bounces, 0.3 % complaints); the leader, which owns the aggregate, applies them.
+    case 'hard_bounce_rate':
+      return { command: { type: 'PauseAccount', ...base, status: 'paused_bounce_rate', reason: detail ?? 'hard-bounce rate over the threshold' } };
+    case 'complaint_rate':
+      return { command: { type: 'PauseAccount', ...base, status: 'paused_complaint_rate', reason: detail ?? 'complaint rate over the threshold' } };
     case 'limit_reached':
       return { command: { type: 'PauseAccount', ...base, status: 'paused_limit_reached', reason: 'daily or rolling-24 h limit reached' } };
     default:
