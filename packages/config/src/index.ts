@@ -34,6 +34,12 @@ export interface PostbusConfig {
     readonly healthPort: number;
   };
   readonly projector: { readonly healthPort: number; readonly batchSize: number };
+  readonly tracking: {
+    readonly host: string;
+    readonly port: number;
+    /** The public https base of the tracking service: links, pixels and unsubscribe URLs point here. */
+    readonly publicUrl: string;
+  };
   readonly secrets: {
     /** `id:base64key` pairs; the first is used for new encryptions unless masterKeyId says otherwise. */
     readonly masterKeys: string;
@@ -101,6 +107,11 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       smtpTimeoutMs: int('POSTBUS_SMTP_TIMEOUT_MS', 60_000, 1_000, 600_000),
       clientName: str('POSTBUS_SMTP_CLIENT_NAME', 'localhost'),
       healthPort: int('POSTBUS_SENDER_HEALTH_PORT', 0, 0, 65535),
+    },
+    tracking: {
+      host: str('POSTBUS_TRACKING_HOST', '127.0.0.1'),
+      port: int('POSTBUS_TRACKING_PORT', 8081, 0, 65535),
+      publicUrl: str('POSTBUS_TRACKING_PUBLIC_URL', 'http://127.0.0.1:8081'),
     },
     projector: {
       healthPort: int('POSTBUS_PROJECTOR_HEALTH_PORT', 0, 0, 65535),

@@ -5,8 +5,9 @@ import { accountEventSchemas, type AccountEvent } from './account.js';
 import type { EventBase } from './envelope.js';
 import { EmailRequested, mailEventSchemas, type MailEvent } from './mail.js';
 import { opsEventSchemas, type OpsEvent } from './ops.js';
+import { trackingEventSchemas, type SuppressionEvent, type TrackingEvent } from './tracking.js';
 
-export type PostbusEvent = AccountEvent | MailEvent | EmailRequested | OpsEvent;
+export type PostbusEvent = AccountEvent | MailEvent | EmailRequested | OpsEvent | TrackingEvent | SuppressionEvent;
 export type EventType = PostbusEvent['type'];
 export type EventOf<T extends EventType> = Extract<PostbusEvent, { type: T }>;
 
@@ -16,7 +17,7 @@ interface Registered {
 }
 
 const registry = new Map<string, Registered>();
-for (const schema of [...accountEventSchemas, ...mailEventSchemas, EmailRequested, ...opsEventSchemas]) {
+for (const schema of [...accountEventSchemas, ...mailEventSchemas, EmailRequested, ...opsEventSchemas, ...trackingEventSchemas]) {
   const props = (schema as unknown as { properties: { type: { const: string }; version: { const: number } } }).properties;
   registry.set(props.type.const, { schema, version: props.version.const });
 }

@@ -1,0 +1,88 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { CampaignTag } from '../schema.js';
+import { envelope } from './envelope.js';
+
+/** How a hit looked: a person, a mail provider's image proxy or prefetch, or a link scanner. */
+export const HitSource = Type.Union([Type.Literal('human'), Type.Literal('proxy'), Type.Literal('scanner'), Type.Literal('unknown')]);
+export type HitSource = Static<typeof HitSource>;
+
+const Hex64 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+
+/** TRACKING `trk.<accountId>.opened`. No address, no IP: the message id is the link to the recipient. */
+export const EmailOpened = envelope(
+  'EmailOpened',
+  1,
+  Type.Object({ campaignId: Type.Optional(CampaignTag), source: HitSource }, { additionalProperties: false }),
+);
+export type EmailOpened = Static<typeof EmailOpened>;
+
+/** TRACKING `trk.<accountId>.clicked`: the URL is one that was in the message (it came from its token). */
+export const LinkClicked = envelope(
+  'LinkClicked',
+  1,
+  Type.Object(
+    { campaignId: Type.Optional(CampaignTag), url: Type.String({ minLength: 1, maxLength: 4096 }), source: HitSource },
+    { additionalProperties: false },
+  ),
+);
+export type LinkClicked = Static<typeof LinkClicked>;
+
+/** TRACKING `trk.<accountId>.unsubscribed`: the recipient's hash (SHA-256 of the normalised address), never the address. */
+export const Unsubscribed = envelope(
+  'Unsubscribed',
+  1,
+  Type.Object(
+    {
+      campaignId: Type.Optional(CampaignTag),
+      addressHash: Hex64,
+      method: Type.Union([Type.Literal('one_click'), Type.Literal('page'), Type.Literal('mailto'), Type.Literal('admin')]),
+    },
+    { additionalProperties: false },
+  ),
+);
+export type Unsubscribed = Static<typeof Unsubscribed>;
+
+/**
+ * SUPPRESSION `supp.<shard>` (shard: first byte of the hash, mod 16): the address may not be
+ * mailed. Written after the suppression row; a reconciler appends events that are missing.
+ */
+export const AddressSuppressed = envelope(
+  'AddressSuppressed',
+  1,
+  Type.Object(
+    {
+      addressHash: Hex64,
+      reason: Type.String({ minLength: 1, maxLength: 100 }),
+      source: Type.String({ minLength: 1, maxLength: 100 }),
+      actor: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    },
+    { additionalProperties: false },
+  ),
+);
+export type AddressSuppressed = Static<typeof AddressSuppressed>;
+
+/** SUPPRESSION: a person lifted a suppression, with a reason (audited). */
+export const SuppressionRemoved = envelope(
+  'SuppressionRemoved',
+  1,
+  Type.Object(
+    { addressHash: Hex64, reason: Type.String({ minLength: 1, maxLength: 500 }), actor: Type.String({ minLength: 1, maxLength: 200 }) },
+    { additionalProperties: false },
+  ),
+);
+export type SuppressionRemoved = Static<typeof SuppressionRemoved>;
+
+export type TrackingEvent = EmailOpened | LinkClicked | Unsubscribed;
+export type SuppressionEvent = AddressSuppressed | SuppressionRemoved;
+export const trackingEventSchemas = [EmailOpened, LinkClicked, Unsubscribed, AddressSuppressed, SuppressionRemoved] as const;
+
+export const TRACKING_SUBJECT_TOKEN: Record<TrackingEvent['type'], string> = {
+  EmailOpened: 'opened',
+  LinkClicked: 'clicked',
+  Unsubscribed: 'unsubscribed',
+};
+
+/** The SUPPRESSION shard of an address hash (hex). */
+export function suppressionShard(addressHashHex: string): number {
+  return parseInt(addressHashHex.slice(0, 2), 16) % 16;
+}
