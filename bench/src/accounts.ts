@@ -88,7 +88,7 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 500));
       const [p] = await db.query(sql`SELECT count(*)::int AS n FROM account_assignments WHERE node_id = 'bench-node'`);
       if (!placedAt && p!.n === ACCOUNTS) placedAt = performance.now();
-      running = (await liveNodes(nodesKv)).find((n) => n.nodeId === 'bench-node')?.accounts ?? 0;
+      running = (await liveNodes(bus, nodesKv)).find((n) => n.nodeId === 'bench-node')?.accounts ?? 0;
       if (running >= ACCOUNTS) break;
       if (performance.now() - t0 > Number(process.env.BENCH_START_TIMEOUT_S ?? 600) * 1000) throw new Error(`only ${running} of ${ACCOUNTS} workers started in time`);
     }

@@ -128,13 +128,21 @@ function isWrongRevision(err: unknown): boolean {
   return /wrong last sequence|key exists/i.test(String((err as Error)?.message ?? err));
 }
 
-/** The nodes whose lease key is alive now, with what they announced. */
-export async function liveNodes(kv: KV): Promise<NodeLease[]> {
+/**
+ * The nodes whose lease key is alive now, with what they announced. The keys come from one
+ * stream-info request (its per-subject counts), not from `kv.keys()`: that iterator waits for
+ * as many entries as it counted at its start, and a lease that expires or is renewed in
+ * between can leave it waiting for ever.
+ */
+export async function liveNodes(bus: Bus, kv?: KV): Promise<NodeLease[]> {
+  const bucket = bucketName(bus.ns, 'postbus_nodes');
+  const prefix = `$KV.${bucket}.`;
+  const info = await bus.jsm.streams.info(`KV_${bucket}`, { subjects_filter: `${prefix}>` });
+  const keys = Object.keys(info.state.subjects ?? {}).map((s) => s.slice(prefix.length));
+  const store = kv ?? (await openNodesBucket(bus));
   const out: NodeLease[] = [];
-  const keys: string[] = [];
-  for await (const k of await kv.keys()) keys.push(k);
   for (const k of keys) {
-    const e = await kv.get(k);
+    const e = await store.get(k);
     if (!e || e.operation !== 'PUT') continue;
     try {
       const v = e.json<unknown>();
@@ -143,5 +151,5 @@ export async function liveNodes(kv: KV): Promise<NodeLease[]> {
       // not a lease: ignore
     }
   }
-  return out;
+  return out.sort((a, b) => a.nodeId.localeCompare(b.nodeId));
 }

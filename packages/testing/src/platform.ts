@@ -146,6 +146,8 @@ export class AdminClient {
         ...headers,
       },
       ...(body !== undefined ? { body: typeof body === 'string' ? body : JSON.stringify(body) } : {}),
+      // A test fails with a message rather than hanging on a request that never ends.
+      signal: AbortSignal.timeout(30_000),
     });
     const text = await res.text();
     let parsed: unknown = text;

@@ -41,12 +41,12 @@ describe('KV state against a real nats-server: runtime settings and node leases'
     second.start();
     await new Promise((r) => setTimeout(r, 800));
     expect(second.valid()).toBe(false);
-    expect((await liveNodes(kv)).map((n) => [n.nodeId, n.instance])).toEqual([['node-x', first.instance]]);
+    expect((await liveNodes(env.bus, kv)).map((n) => [n.nodeId, n.instance])).toEqual([['node-x', first.instance]]);
     expect(first.remainingMs()).toBeGreaterThan(5_000);
     await first.stop(); // deletes its key: the second takes it at once, without waiting out the TTL
     await waitFor(async () => second.valid(), { timeoutMs: 5_000 });
     expect(events).toEqual(['first acquired', 'second acquired']);
     await second.stop();
-    expect(await liveNodes(kv)).toEqual([]);
+    expect(await liveNodes(env.bus, kv)).toEqual([]);
   });
 });

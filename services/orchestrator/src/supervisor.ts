@@ -45,7 +45,7 @@ export class Supervisor {
   async place(lead: Leadership): Promise<number> {
     const { db, directory, bus } = this.deps;
     const grace = this.deps.graceMs ?? TAKEOVER_GRACE_MS;
-    const nodes = await liveNodes(this.deps.nodes);
+    const nodes = await liveNodes(bus, this.deps.nodes);
     const current = await readAssignments(db);
     const decisions = planPlacements(directory.all(), current, nodes, { maxMoves: this.deps.settings().rebalanceMovesPerPass, minAgeMs: 10_000, now: this.deps.clock() });
     let placed = 0;

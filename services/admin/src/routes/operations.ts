@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { liveNodes, openNodesBucket, publishEvent, readRuntimeSettings, updateRuntimeSettings } from '@postbus/bus';
+import { liveNodes, publishEvent, readRuntimeSettings, updateRuntimeSettings } from '@postbus/bus';
 import { AccountId, DEFAULT_RUNTIME_SETTINGS, MOVE_REFUSED, PostbusError, RuntimeSettingsPatch, UNASSIGNED, type MailEvent } from '@postbus/contracts';
 import { currentLeader, listAlerts, readAssignments, sql, unassignQueued, withDatabase } from '@postbus/db';
 import { LIMITS, type AdminDeps } from '../deps.js';
@@ -77,7 +77,7 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<OperationsRoutesOptions
       const account = directory.get(request.params.id);
       if (!account) throw notFound();
       const [a] = [...(await withDatabase(() => readAssignments(db, [account.id]))).values()];
-      const live = new Set((await liveNodes(await openNodesBucket(bus))).map((n) => n.nodeId));
+      const live = new Set((await liveNodes(bus)).map((n) => n.nodeId));
       return {
         accountId: account.id,
         status: account.status,
@@ -98,7 +98,7 @@ export const operationsRoutes: FastifyPluginAsyncTypebox<OperationsRoutesOptions
   );
 
   app.get('/nodes', { schema: { tags: ['nodes'], summary: 'Sender nodes, their accounts and epochs', response: { 200: NodesView, ...errors } } }, async () => {
-    const nodes = await liveNodes(await openNodesBucket(bus));
+    const nodes = await liveNodes(bus);
     const assignments = await withDatabase(() => readAssignments(db));
     const leader = await withDatabase(() => currentLeader(db));
     const byNode = new Map<string, Array<{ accountId: string; epoch: number }>>();

@@ -1,0 +1,55 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { HitRecorder } from './adapters/hits.js';
+import { LIMITS, type TrackingDeps } from './deps.js';
+import { errorHandler, registerSecurityHeaders, sendNotFound, sendPixel } from './http/responses.js';
+import { healthRoutes } from './routes/health.js';
+import { trackRoutes } from './routes/track.js';
+import { unsubscribeRoutes } from './routes/unsubscribe.js';
+
+/**
+ * The public tracking endpoints as a fastify instance that does not listen: main.ts listens,
+ * tests inject. The instance owns the recorder of opens and clicks; closing the instance waits
+ * for the hits still being published (so close it before the bus).
+ *
+ * Logging: fastify's per-request lines are off — they carry the URL (the token), the client's
+ * address and more. A debug line per request names the route pattern only; nothing here logs
+ * an address, a token, an IP or a User-Agent.
+ */
+export async function buildTracking(deps: TrackingDeps): Promise<FastifyInstance> {
+  const clock = deps.clock ?? (() => new Date());
+  const hits = new HitRecorder(deps.bus, deps.log, {
+    publishTimeoutMs: deps.publishTimeoutMs ?? LIMITS.publishTimeoutMs,
+    maxPending: LIMITS.maxPendingHits,
+  });
+
+  const app = Fastify({
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- not a no-op: it pins Fastify's logger generic, which buildTracking's return type needs
+    loggerInstance: deps.log as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: LIMITS.unsubscribeBodyBytes,
+    trustProxy: false,
+    return503OnClosing: true,
+    requestTimeout: 30_000,
+    routerOptions: { maxParamLength: LIMITS.maxParamLength },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+  });
+
+  app.setErrorHandler(errorHandler);
+  // An open URL answers with the pixel even when it does not route (an empty or absurdly long token).
+  app.setNotFoundHandler((request, reply) =>
+    (request.method === 'GET' || request.method === 'HEAD') && request.url.startsWith('/track/open/') ? sendPixel(reply) : sendNotFound(reply),
+  );
+  registerSecurityHeaders(app);
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.debug({ method: request.method, route: request.routeOptions.url ?? '(none)', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'answered');
+  });
+  app.addHook('onClose', async () => {
+    await hits.close();
+  });
+
+  await app.register(healthRoutes, { deps });
+  await app.register(trackRoutes, { prefix: '/track', deps, hits, clock });
+  await app.register(unsubscribeRoutes, { prefix: '/unsubscribe', deps, clock });
+  await app.ready();
+  return app;
+}

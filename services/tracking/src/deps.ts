@@ -1,0 +1,34 @@
+import type { Bus } from '@postbus/bus';
+import type { Database } from '@postbus/db';
+import type { TokenKeyring } from '@postbus/secrets';
+import type { Logger } from '@postbus/telemetry';
+
+/** Everything buildTracking needs, built by main.ts (or by a test) — the app reads no config itself. */
+export interface TrackingDeps {
+  readonly bus: Bus;
+  readonly db: Database;
+  /** Opens open, click and unsubscribe tokens (TokenKeyring.fromMasterKeys). */
+  readonly tokens: TokenKeyring;
+  readonly log: Logger;
+  readonly clock?: () => Date;
+  /** How long one publish may wait for JetStream's acknowledgement (default LIMITS.publishTimeoutMs). */
+  readonly publishTimeoutMs?: number;
+}
+
+/** Limits fixed by the service's contract. */
+export const LIMITS = Object.freeze({
+  /**
+   * Longest token per kind, checked before anything else. Derived from the token layout
+   * (31 bytes of header, IV and tag; ids of at most 127 bytes; addresses of at most 320 bytes;
+   * URLs of at most 4096) in base64url, rounded up.
+   */
+  tokenChars: { open: 512, click: 6000, unsub: 1200 },
+  /** The router's own bound on a path parameter; above the longest token. */
+  maxParamLength: 8192,
+  /** An unsubscribe POST body is read (to tell one-click from the page) and discarded. */
+  unsubscribeBodyBytes: 64 * 1024,
+  publishTimeoutMs: 3_000,
+  retryAfterSeconds: 5,
+  /** Opens and clicks waiting for JetStream at once; above this, new ones are dropped (the hit is still answered). */
+  maxPendingHits: 2_000,
+});

@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto';
+import {
+  AccountId,
+  CampaignTag,
+  MessageId,
+  checker,
+  derivedId,
+  type AddressSuppressed,
+  type EmailOpened,
+  type HitSource,
+  type LinkClicked,
+  type Unsubscribed,
+} from '@postbus/contracts';
+
+/**
+ * The facts tracking appends, built without I/O (time arrives as an argument). Event ids are
+ * derived from their cause, so a retried publish carries the same id and JetStream's duplicate
+ * window (and the projections, which key on the id) drop the copy:
+ *
+ * - EmailOpened `<messageId>.opened.<source>.<yyyymmddhhmm>` and LinkClicked
+ *   `<messageId>.clicked.<url hash>.<source>.<yyyymmddhhmm>`: the minute of the hit is fixed
+ *   when the request arrives and travels with the event, so a retried publish is the same
+ *   fact; hits in different minutes are distinct facts (a person reading the mail twice),
+ *   and the burst a client or an image proxy makes within one minute counts once. The source
+ *   is part of the id so a proxy's prefetch does not swallow a person's open in that minute.
+ * - Unsubscribed `<messageId>.unsubscribed`: a message has one unsubscribe; pressing the
+ *   button again (or a client retrying the one-click POST) is the same fact.
+ * - AddressSuppressed: derived from the address hash and the suppression row's created_at
+ *   (microseconds), i.e. from the row itself: one event per suppression, whoever publishes it.
+ */
+export type UnsubscribeMethod = Unsubscribed['data']['method'];
+
+/** The ids a token carries, already checked against the event schemas. */
+export interface MessageRef {
+  readonly messageId: string;
+  readonly accountId: string;
+}
+
+const isMessageId = checker(MessageId);
+const isAccountId = checker(AccountId);
+const isCampaignTag = checker(CampaignTag);
+
+/**
+ * Tokens are authenticated, so their ids are ours; still, an id that does not fit the event
+ * schemas (or a subject token) must not reach the log. Undefined when it does not fit.
+ */
+export function messageRef(payload: { readonly messageId: string; readonly accountId: string }): MessageRef | undefined {
+  return isMessageId.Check(payload.messageId) && isAccountId.Check(payload.accountId)
+    ? { messageId: payload.messageId, accountId: payload.accountId }
+    : undefined;
+}
+
+export function campaignTag(campaignId: string | undefined): string | undefined {
+  return campaignId !== undefined && isCampaignTag.Check(campaignId) ? campaignId : undefined;
+}
+
+/** `yyyymmddhhmm` in UTC. */
+export function minuteStamp(at: Date): string {
+  return at.toISOString().slice(0, 16).replace(/[-T:]/g, '');
+}
+
+function urlKey(url: string): string {
+  return createHash('sha256').update(url).digest('hex').slice(0, 12);
+}
+
+export function openedEvent(ref: MessageRef, source: HitSource, at: Date): EmailOpened {
+  return {
+    id: `${ref.messageId}.opened.${source}.${minuteStamp(at)}`,
+    type: 'EmailOpened',
+    version: 1,
+    occurredAt: at.toISOString(),
+    accountId: ref.accountId,
+    messageId: ref.messageId,
+    data: { source },
+  };
+}
+
+export function clickedEvent(ref: MessageRef, url: string, source: HitSource, at: Date): LinkClicked {
+  return {
+    id: `${ref.messageId}.clicked.${urlKey(url)}.${source}.${minuteStamp(at)}`,
+    type: 'LinkClicked',
+    version: 1,
+    occurredAt: at.toISOString(),
+    accountId: ref.accountId,
+    messageId: ref.messageId,
+    data: { url, source },
+  };
+}
+
+export function unsubscribedEvent(ref: MessageRef, addressHashHex: string, method: UnsubscribeMethod, campaignId: string | undefined, at: Date): Unsubscribed {
+  const campaign = campaignTag(campaignId);
+  return {
+    id: `${ref.messageId}.unsubscribed`,
+    type: 'Unsubscribed',
+    version: 1,
+    occurredAt: at.toISOString(),
+    accountId: ref.accountId,
+    messageId: ref.messageId,
+    data: { ...(campaign ? { campaignId: campaign } : {}), addressHash: addressHashHex, method },
+  };
+}
+
+/** What the suppression list says about the address, as the row was written. */
+export interface SuppressionRowRef {
+  readonly addressHashHex: string;
+  /** The row's created_at in microseconds since the epoch: with the hash, the row's identity. */
+  readonly createdAtMicros: number;
+  readonly reason: string;
+  readonly source: string;
+}
+
+export function suppressionEventId(addressHashHex: string, createdAtMicros: number): string {
+  return derivedId('evt', 'AddressSuppressed', addressHashHex, createdAtMicros);
+}
+
+export function suppressedEvent(row: SuppressionRowRef, ref: MessageRef | undefined, at: Date): AddressSuppressed {
+  return {
+    id: suppressionEventId(row.addressHashHex, row.createdAtMicros),
+    type: 'AddressSuppressed',
+    version: 1,
+    occurredAt: at.toISOString(),
+    ...(ref ? { accountId: ref.accountId, messageId: ref.messageId } : {}),
+    data: { addressHash: row.addressHashHex, reason: row.reason, source: row.source, actor: 'recipient' },
+  };
+}

@@ -1,0 +1,69 @@
+import { isPostbusError } from '@postbus/contracts';
+import { isDatabaseUnavailable } from '@postbus/db';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { LIMITS } from '../deps.js';
+import { PAGE_CSP, errorPage, notFoundPage, unavailablePage } from '../domain/pages.js';
+
+/** The classic 43-byte transparent 1×1 GIF. */
+export const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+
+/**
+ * The same bytes and headers for every open URL, valid token or not: the pixel never tells
+ * a scanner (or anyone) whether a token is real.
+ */
+export function sendPixel(reply: FastifyReply): FastifyReply {
+  return reply
+    .code(200)
+    .header('content-type', 'image/gif')
+    .header('cache-control', 'no-store, no-cache, must-revalidate, private')
+    .header('pragma', 'no-cache')
+    .header('expires', '0')
+    .send(PIXEL);
+}
+
+export function sendPage(reply: FastifyReply, status: number, html: string): FastifyReply {
+  return reply.code(status).header('content-type', 'text/html; charset=utf-8').send(html);
+}
+
+/** Unknown, tampered or wrong-kind tokens and unknown routes alike: no detail, no redirect. */
+export function sendNotFound(reply: FastifyReply): FastifyReply {
+  return sendPage(reply, 404, notFoundPage());
+}
+
+/** Headers every answer carries; HTML answers are locked down by the CSP (no script, no frames). */
+export function registerSecurityHeaders(app: FastifyInstance): void {
+  app.addHook('onSend', async (_request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('content-security-policy', PAGE_CSP);
+    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    return payload;
+  });
+}
+
+function statusOf(err: unknown): number | undefined {
+  const s = (err as { statusCode?: unknown } | null)?.statusCode;
+  return typeof s === 'number' ? s : undefined;
+}
+
+/**
+ * One error handler: Postgres away → 503 with Retry-After (nothing was recorded; the client
+ * retries); a refused request (too large, malformed) → its 4xx; anything else → 500. The
+ * answer is a small HTML page: people and mail clients are the callers here, not programs.
+ */
+export function errorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const status = statusOf(err);
+  if (isDatabaseUnavailable(err) || (isPostbusError(err) && err.status === 503)) {
+    request.log.warn({ code: isPostbusError(err) ? err.code : 'database_unavailable' }, 'dependency unavailable: answered 503');
+    reply.header('retry-after', String(LIMITS.retryAfterSeconds));
+    return sendPage(reply, 503, unavailablePage());
+  }
+  if (status !== undefined && status >= 400 && status < 500) {
+    const code = (err as { code?: unknown }).code;
+    request.log.info({ status, code: typeof code === 'string' ? code : undefined }, 'request refused');
+    return sendPage(reply, status, status === 404 ? notFoundPage() : errorPage(status));
+  }
+  request.log.error({ err }, 'request failed');
+  return sendPage(reply, 500, errorPage(500));
+}

@@ -1,0 +1,49 @@
+import { connectBus, ensureStreams } from '@postbus/bus';
+import { describeConfig, loadConfig, type PostbusConfig } from '@postbus/config';
+import { streamSpecs, type Namespace } from '@postbus/contracts';
+import { connectDatabase, migrate } from '@postbus/db';
+import { TokenKeyring, loadMasterKeyFiles, parseMasterKeys, type MasterKey } from '@postbus/secrets';
+import { createLogger, onShutdown } from '@postbus/telemetry';
+import { ensureOutbox } from './adapters/outbox.js';
+import { buildTracking } from './app.js';
+import { startReconciler } from './reconciler.js';
+
+/**
+ * The composition root: the only place that reads configuration and builds clients.
+ * Shutdown runs in reverse: stop taking requests (and finish publishing hits), stop the
+ * reconciler, then NATS and Postgres.
+ */
+const RECONCILE_INTERVAL_MS = 30_000;
+
+/** Token keys are derived from the master keys (the sender issues with the same derivation). */
+async function tokenKeyring(secrets: PostbusConfig['secrets']): Promise<TokenKeyring> {
+  const keys: MasterKey[] = [];
+  if (secrets.masterKeys) keys.push(...parseMasterKeys(secrets.masterKeys));
+  if (secrets.masterKeysDir) keys.push(...(await loadMasterKeyFiles(secrets.masterKeysDir)));
+  if (keys.length === 0) throw new Error('no master keys: set POSTBUS_MASTER_KEYS or POSTBUS_MASTER_KEYS_DIR');
+  return TokenKeyring.fromMasterKeys(keys, secrets.masterKeyId || keys[0]!.id);
+}
+
+const config = loadConfig();
+const log = createLogger({ service: 'tracking', level: config.logLevel });
+log.info({ config: describeConfig(config) }, 'starting tracking');
+
+const tokens = await tokenKeyring(config.secrets);
+const ns: Namespace = { prefix: config.namespace };
+const db = connectDatabase({ url: config.databaseUrl, applicationName: 'postbus-tracking', onError: (err) => log.warn({ err }, 'postgres pool error') });
+await migrate(db);
+await ensureOutbox(db);
+const bus = await connectBus({ servers: config.natsServers, name: 'postbus-tracking', namespace: ns });
+await ensureStreams(bus, streamSpecs(ns, { replicas: config.streamReplicas, logRetentionDays: config.logRetentionDays }));
+
+const app = await buildTracking({ bus, db, tokens, log });
+const reconciler = startReconciler({ bus, db, log }, { intervalMs: RECONCILE_INTERVAL_MS });
+await app.listen({ host: config.tracking.host, port: config.tracking.port });
+log.info({ keys: tokens.keyIds.length, currentKeyId: tokens.currentKeyId }, 'tracking ready');
+
+onShutdown(log, [
+  () => app.close(),
+  () => reconciler.stop(),
+  () => bus.close(),
+  () => db.dispose(),
+]);
