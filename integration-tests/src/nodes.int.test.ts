@@ -69,7 +69,7 @@ describe('sender nodes: leases, takeover and no overlap', () => {
     const afterKill = await nodes();
     expect(afterKill.nodes.map((n) => n.nodeId)).not.toContain('node-a');
 
-    // kill -STOP another node well past its lease (8 s), the grace (3 s) and the server's idle timeout (3 s).
+    // kill -STOP another node well past its lease (6 s), the grace (2 s) and the server's idle timeout (3 s).
     const frozen = afterKill.nodes.find((n) => n.nodeId === 'node-b')!;
     const frozenUsers = frozen.accounts.map((a) => userOf.get(a.accountId)!);
     const stoppedAt = Date.now();

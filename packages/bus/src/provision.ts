@@ -71,7 +71,12 @@ export async function ensureBuckets(bus: Bus, specs: readonly BucketSpec[]): Pro
   const kvm = new Kvm(bus.nc);
   for (const spec of specs) {
     const kv = await kvm.create(spec.name, { ttl: spec.ttl / 1e6, history: spec.history, replicas: spec.replicas });
-    const status = await kv.status();
+    let status = await kv.status();
+    if (status.history !== spec.history || status.ttl !== spec.ttl / 1e6) {
+      // A bucket made by an earlier version: its stream takes the new age and history.
+      await bus.jsm.streams.update(`KV_${spec.name}`, { max_age: spec.ttl, max_msgs_per_subject: spec.history });
+      status = await kv.status();
+    }
     if (status.history !== spec.history || status.ttl !== spec.ttl / 1e6) {
       throw new ProvisioningError(`bucket ${spec.name} has history ${status.history} and ttl ${status.ttl} ms, not what Postbus needs`);
     }

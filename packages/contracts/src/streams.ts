@@ -87,13 +87,13 @@ export function bucketSpecs(ns: Namespace, opts: StreamOptions = {}): readonly B
 }
 
 /** A node's lease lives this long after its last renewal; it renews every third of it. */
-export const NODE_LEASE_TTL_MS = 8_000;
-export const NODE_LEASE_RENEW_MS = 2_000;
+export const NODE_LEASE_TTL_MS = 6_000;
+export const NODE_LEASE_RENEW_MS = 1_500;
 /**
  * A new owner waits this long after its predecessor's lease ran out, for a transaction that
  * started just before the predecessor's deadline to be cut off (workers abort at their deadline).
  */
-export const TAKEOVER_GRACE_MS = 3_000;
+export const TAKEOVER_GRACE_MS = 2_000;
 export const FAULTS_CONSUMER = 'orchestrator_faults';
 
 export const DISPATCHER_CONSUMER = 'dispatcher';

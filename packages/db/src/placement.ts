@@ -167,6 +167,8 @@ export interface NodeWork {
   readonly ready: boolean;
   /** An epoch this node held and must release once its worker has stopped. */
   readonly releaseEpoch: number | null;
+  /** Released but waiting out the grace: it may start in this many milliseconds. */
+  readonly startInMs: number | null;
 }
 
 /** What a sender node should be doing: the accounts it owns, and older epochs it must release. */
@@ -174,7 +176,8 @@ export async function nodeWork(db: Queryable, nodeId: string): Promise<NodeWork[
   const rows = await db.query(sql`
     SELECT account_id, node_id = ${nodeId} AS owner, epoch,
            (prev_released AND start_after <= now()) AS ready,
-           CASE WHEN prev_node_id = ${nodeId} AND NOT prev_released THEN prev_epoch END AS release_epoch
+           CASE WHEN prev_node_id = ${nodeId} AND NOT prev_released THEN prev_epoch END AS release_epoch,
+           CASE WHEN prev_released AND start_after > now() THEN ceil(extract(epoch FROM start_after - now()) * 1000)::int END AS start_in_ms
     FROM account_assignments
     WHERE node_id = ${nodeId} OR (prev_node_id = ${nodeId} AND NOT prev_released)`);
   return rows.map((r) => ({
@@ -182,6 +185,7 @@ export async function nodeWork(db: Queryable, nodeId: string): Promise<NodeWork[
     epoch: r.owner ? Number(r.epoch) : null,
     ready: Boolean(r.ready),
     releaseEpoch: r.release_epoch === null ? null : Number(r.release_epoch),
+    startInMs: r.start_in_ms === null ? null : Number(r.start_in_ms),
   }));
 }
 

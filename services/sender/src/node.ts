@@ -164,6 +164,9 @@ export class SenderNode {
       }
     }
     await this.releaseStopped(work);
+    // An account waiting out its grace starts when the grace ends, not at the next poll.
+    const soonest = Math.min(...work.filter((w) => w.epoch !== null && w.startInMs !== null).map((w) => w.startInMs!));
+    if (Number.isFinite(soonest) && soonest < (this.opts.pollMs ?? 1_000)) setTimeout(() => this.wake.fn?.(), soonest + 5).unref();
   }
 
   /** Epochs this node must release whose worker is not running here (stopped, or never started). */
