@@ -1,10 +1,16 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { HitRecorder } from './adapters/hits.js';
 import { LIMITS, type TrackingDeps } from './deps.js';
 import { errorHandler, registerSecurityHeaders, sendNotFound, sendPixel } from './http/responses.js';
 import { healthRoutes } from './routes/health.js';
 import { trackRoutes } from './routes/track.js';
 import { unsubscribeRoutes } from './routes/unsubscribe.js';
+
+/** An open URL answers with the pixel even when it does not route (an empty, absurdly long or garbled token). */
+function notRouted(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const pixel = (request.method === 'GET' || request.method === 'HEAD') && request.url.startsWith('/track/open/');
+  return pixel ? sendPixel(reply) : sendNotFound(reply);
+}
 
 /**
  * The public tracking endpoints as a fastify instance that does not listen: main.ts listens,
@@ -25,20 +31,21 @@ export async function buildTracking(deps: TrackingDeps): Promise<FastifyInstance
   const app = Fastify({
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- not a no-op: it pins Fastify's logger generic, which buildTracking's return type needs
     loggerInstance: deps.log as FastifyBaseLogger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: LIMITS.unsubscribeBodyBytes,
     trustProxy: false,
     return503OnClosing: true,
     requestTimeout: 30_000,
     routerOptions: { maxParamLength: LIMITS.maxParamLength },
+    // The router's own refusals (a parameter over maxParamLength, a malformed %-escape) answer like any unknown URL.
+    frameworkErrors: (_error, request, reply) => {
+      void notRouted(request, reply);
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
   });
 
   app.setErrorHandler(errorHandler);
-  // An open URL answers with the pixel even when it does not route (an empty or absurdly long token).
-  app.setNotFoundHandler((request, reply) =>
-    (request.method === 'GET' || request.method === 'HEAD') && request.url.startsWith('/track/open/') ? sendPixel(reply) : sendNotFound(reply),
-  );
+  app.setNotFoundHandler(notRouted);
   registerSecurityHeaders(app);
   app.addHook('onResponse', async (request, reply) => {
     request.log.debug({ method: request.method, route: request.routeOptions.url ?? '(none)', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'answered');

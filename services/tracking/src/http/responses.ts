@@ -5,14 +5,14 @@ import { LIMITS } from '../deps.js';
 import { PAGE_CSP, errorPage, notFoundPage, unavailablePage } from '../domain/pages.js';
 
 /** The classic 43-byte transparent 1×1 GIF. */
-export const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7', 'base64');
+export const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==', 'base64');
 
 /**
  * The same bytes and headers for every open URL, valid token or not: the pixel never tells
  * a scanner (or anyone) whether a token is real.
  */
 export function sendPixel(reply: FastifyReply): FastifyReply {
-  return reply
+  return secure(reply)
     .code(200)
     .header('content-type', 'image/gif')
     .header('cache-control', 'no-store, no-cache, must-revalidate, private')
@@ -22,7 +22,7 @@ export function sendPixel(reply: FastifyReply): FastifyReply {
 }
 
 export function sendPage(reply: FastifyReply, status: number, html: string): FastifyReply {
-  return reply.code(status).header('content-type', 'text/html; charset=utf-8').send(html);
+  return secure(reply).code(status).header('content-type', 'text/html; charset=utf-8').send(html);
 }
 
 /** Unknown, tampered or wrong-kind tokens and unknown routes alike: no detail, no redirect. */
@@ -31,13 +31,22 @@ export function sendNotFound(reply: FastifyReply): FastifyReply {
 }
 
 /** Headers every answer carries; HTML answers are locked down by the CSP (no script, no frames). */
+function secure(reply: FastifyReply): FastifyReply {
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('referrer-policy', 'no-referrer');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('content-security-policy', PAGE_CSP);
+  if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+  return reply;
+}
+
+/**
+ * On every answer that passes the hooks; the helpers above set them too, because answers to
+ * requests the router refuses (frameworkErrors) skip the onSend hooks.
+ */
 export function registerSecurityHeaders(app: FastifyInstance): void {
   app.addHook('onSend', async (_request, reply, payload) => {
-    reply.header('x-content-type-options', 'nosniff');
-    reply.header('referrer-policy', 'no-referrer');
-    reply.header('x-frame-options', 'DENY');
-    reply.header('content-security-policy', PAGE_CSP);
-    if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+    secure(reply);
     return payload;
   });
 }

@@ -56,8 +56,10 @@ export const unsubscribeRoutes: FastifyPluginAsyncTypebox<UnsubscribeRoutesOptio
     {
       schema: { summary: 'Unsubscribe (RFC 8058 one-click, or the page)', params: TokenParams('unsub') },
       attachValidation: true,
-      // A malformed Content-Type would be refused (415) before any parser runs: make it opaque bytes instead.
-      onRequest: async (request) => {
+      onRequest: async (request, reply) => {
+        // The token's length is checked before the body is read (the schema runs after parsing).
+        if (request.params.token.length > LIMITS.tokenChars.unsub) return sendNotFound(reply);
+        // A malformed Content-Type would be refused (415) before any parser runs: make it opaque bytes instead.
         const type = request.raw.headers['content-type'];
         if (type !== undefined && !MEDIA_TYPE.test(type)) request.raw.headers['content-type'] = 'application/octet-stream';
       },

@@ -1,0 +1,191 @@
+import { connectBus } from '@postbus/bus';
+import { newId, type EmailOpened, type LinkClicked } from '@postbus/contracts';
+import { createLogger } from '@postbus/telemetry';
+import { sharedNatsUrl, testNamespace } from '@postbus/testing';
+import type { LightMyRequestResponse } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PIXEL } from './index.js';
+import { ids, recipient, startHarness, testTokenKeyring, type Harness } from '../test/harness.js';
+
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness('track');
+});
+afterAll(async () => {
+  await h?.close();
+});
+
+const BROWSER = 'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)';
+const GMAIL_PROXY = 'Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)';
+
+/** Changes one character in the middle of a token (the bytes stay base64url-canonical). */
+function tamper(token: string): string {
+  const i = Math.floor(token.length / 2);
+  return token.slice(0, i) + (token[i] === 'A' ? 'B' : 'A') + token.slice(i + 1);
+}
+
+/** Headers that must not differ between two pixel answers (date and connection handling aside). */
+function stableHeaders(res: LightMyRequestResponse): Record<string, unknown> {
+  const { date: _date, connection: _connection, 'keep-alive': _keepAlive, ...rest } = res.headers;
+  return rest;
+}
+
+async function trackingEvents<T>(type: string, messageId: string): Promise<Array<{ subject: string; msgId: string | undefined; event: T }>> {
+  return (await h.events('TRACKING'))
+    .filter((e) => e.event.type === type && e.event.messageId === messageId)
+    .map((e) => ({ subject: e.subject, msgId: e.msgId, event: e.event as T }));
+}
+
+describe('GET /track/open/:token', () => {
+  it('answers the same pixel, bytes and headers, for a valid token and for anything else', async () => {
+    const ref = ids();
+    const valid = h.tokens.issue('open', ref);
+    const others = [
+      'not-a-token',
+      tamper(valid),
+      h.tokens.issue('click', { ...ref, url: 'https://example.com/' }),
+      testTokenKeyring().issue('open', ref),
+      'A'.repeat(600),
+      'A'.repeat(9000),
+      'bad%20chars!',
+      'bad%zzescape',
+    ];
+    const first = await h.app.inject({ method: 'GET', url: `/track/open/${valid}`, headers: { 'user-agent': BROWSER } });
+    expect(first.statusCode).toBe(200);
+    expect(first.rawPayload.equals(PIXEL)).toBe(true);
+    expect(PIXEL.length).toBe(43);
+    expect(first.headers).toMatchObject({
+      'content-type': 'image/gif',
+      'content-length': '43',
+      'cache-control': 'no-store, no-cache, must-revalidate, private',
+      pragma: 'no-cache',
+    });
+    for (const token of [...others, '']) {
+      const res = await h.app.inject({ method: 'GET', url: `/track/open/${token}`, headers: { 'user-agent': BROWSER } });
+      expect(res.statusCode, token.slice(0, 20)).toBe(200);
+      expect(res.rawPayload.equals(PIXEL)).toBe(true);
+      expect(stableHeaders(res)).toEqual(stableHeaders(first));
+    }
+  });
+
+  it('a valid open token records EmailOpened after the answer, classified by User-Agent; invalid ones record nothing', async () => {
+    const human = ids();
+    const proxied = ids();
+    const before = (await h.events('TRACKING')).length;
+    await h.app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', human)}`, headers: { 'user-agent': BROWSER } });
+    await h.app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', proxied)}`, headers: { 'user-agent': GMAIL_PROXY } });
+    await h.app.inject({ method: 'GET', url: `/track/open/${tamper(h.tokens.issue('open', ids()))}` });
+    await expect.poll(async () => (await h.events('TRACKING')).length).toBe(before + 2);
+
+    const [opened] = await trackingEvents<EmailOpened>('EmailOpened', human.messageId);
+    expect(opened!.subject).toBe(h.env.bus.subjects.tracking(human.accountId, 'opened'));
+    expect(opened!.msgId).toBe(opened!.event.id);
+    expect(opened!.event).toMatchObject({ type: 'EmailOpened', accountId: human.accountId, messageId: human.messageId, data: { source: 'human' } });
+    expect(opened!.event.id).toMatch(new RegExp(`^${human.messageId}\\.opened\\.human\\.\\d{12}$`));
+    const [viaProxy] = await trackingEvents<EmailOpened>('EmailOpened', proxied.messageId);
+    expect(viaProxy!.event.data.source).toBe('proxy');
+  });
+
+  it('opens in one minute are one fact, in another minute a second; HEAD records nothing', async () => {
+    const ref = ids();
+    const token = h.tokens.issue('open', ref);
+    let now = new Date('2031-01-02T03:04:05.000Z');
+    const app = await h.variant({ clock: () => now });
+    const headOnly = ids();
+    const head = await app.inject({ method: 'HEAD', url: `/track/open/${h.tokens.issue('open', headOnly)}`, headers: { 'user-agent': BROWSER } });
+    expect(head.statusCode).toBe(200);
+    expect(head.headers['content-type']).toBe('image/gif');
+    for (let i = 0; i < 3; i++) await app.inject({ method: 'GET', url: `/track/open/${token}`, headers: { 'user-agent': BROWSER } });
+    now = new Date('2031-01-02T03:05:00.000Z');
+    await app.inject({ method: 'GET', url: `/track/open/${token}`, headers: { 'user-agent': BROWSER } });
+    await expect.poll(async () => (await trackingEvents('EmailOpened', ref.messageId)).length).toBe(2);
+    const stamps = (await trackingEvents<EmailOpened>('EmailOpened', ref.messageId)).map((e) => e.event.id.split('.').pop());
+    expect(stamps).toEqual(['203101020304', '203101020305']);
+    expect(await trackingEvents('EmailOpened', headOnly.messageId)).toEqual([]);
+  });
+});
+
+describe('GET /track/click/:token', () => {
+  it('redirects to the URL inside the token and records LinkClicked', async () => {
+    const ref = ids();
+    const url = 'https://shop.example.com/spring?utm_source=mail&x=%22a%22';
+    const res = await h.app.inject({ method: 'GET', url: `/track/click/${h.tokens.issue('click', { ...ref, url })}`, headers: { 'user-agent': 'curl/8.5.0' } });
+    expect(res.statusCode).toBe(302);
+    expect(res.headers.location).toBe(url);
+    expect(res.headers['referrer-policy']).toBe('no-referrer');
+    expect(res.headers['cache-control']).toBe('no-store, private');
+    await expect.poll(async () => (await trackingEvents('LinkClicked', ref.messageId)).length).toBe(1);
+    const [clicked] = await trackingEvents<LinkClicked>('LinkClicked', ref.messageId);
+    expect(clicked!.subject).toBe(h.env.bus.subjects.tracking(ref.accountId, 'clicked'));
+    expect(clicked!.event).toMatchObject({ accountId: ref.accountId, messageId: ref.messageId, data: { url, source: 'scanner' } });
+  });
+
+  it('a tampered, unknown-key or wrong-kind token is a plain 404 page: no redirect, no detail, nothing recorded', async () => {
+    const ref = ids();
+    const click = h.tokens.issue('click', { ...ref, url: 'https://example.com/' });
+    const bad = [
+      tamper(click),
+      testTokenKeyring().issue('click', { ...ref, url: 'https://evil.example/' }),
+      h.tokens.issue('open', ref),
+      h.tokens.issue('unsub', { ...ref, address: recipient() }),
+      'x',
+      'A'.repeat(7000),
+    ];
+    const bodies = new Set<string>();
+    for (const token of bad) {
+      const res = await h.app.inject({ method: 'GET', url: `/track/click/${token}` });
+      expect(res.statusCode).toBe(404);
+      expect(res.headers.location).toBeUndefined();
+      expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
+      bodies.add(res.body);
+    }
+    expect(bodies.size).toBe(1);
+    expect([...bodies][0]).not.toMatch(/token|invalid|expired|key/i);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await trackingEvents('LinkClicked', ref.messageId)).toEqual([]);
+  });
+
+  it('redirects even when the event log refuses the publish', async () => {
+    const bare = await connectBus({ servers: [sharedNatsUrl()], name: 'tracking-test-bare', namespace: testNamespace() });
+    try {
+      const app = await h.variant({ bus: bare, publishTimeoutMs: 500 });
+      const url = 'https://example.com/still-works';
+      const res = await app.inject({ method: 'GET', url: `/track/click/${h.tokens.issue('click', { ...ids(), url })}` });
+      expect(res.statusCode).toBe(302);
+      expect(res.headers.location).toBe(url);
+      const pixel = await app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', ids())}` });
+      expect(pixel.rawPayload.equals(PIXEL)).toBe(true);
+      await app.close();
+    } finally {
+      await bare.close();
+    }
+  });
+});
+
+describe('logs', () => {
+  it('carry no token, address, IP or User-Agent, even at debug level', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ service: 'tracking', level: 'debug', destination: { write: (line: string) => void lines.push(line) } });
+    const app = await h.variant({ log });
+    const address = recipient('logcheck');
+    const ref = ids();
+    const userAgent = `LogCheckAgent/${newId('req')}`;
+    const tokens = [
+      h.tokens.issue('open', ref),
+      h.tokens.issue('click', { ...ref, url: 'https://example.com/log-check' }),
+      h.tokens.issue('unsub', { ...ref, address }),
+    ];
+    const headers = { 'user-agent': userAgent, 'x-forwarded-for': '203.0.113.9' };
+    await app.inject({ method: 'GET', url: `/track/open/${tokens[0]}`, headers, remoteAddress: '198.51.100.7' });
+    await app.inject({ method: 'GET', url: `/track/click/${tokens[1]}`, headers, remoteAddress: '198.51.100.7' });
+    await app.inject({ method: 'GET', url: `/track/click/${tamper(tokens[1]!)}`, headers, remoteAddress: '198.51.100.7' });
+    await app.inject({ method: 'GET', url: `/unsubscribe/${tokens[2]}`, headers, remoteAddress: '198.51.100.7' });
+    await app.inject({ method: 'POST', url: `/unsubscribe/${tokens[2]}`, headers, remoteAddress: '198.51.100.7', payload: 'List-Unsubscribe=One-Click' });
+    await app.close();
+    const text = lines.join('');
+    expect(lines.length).toBeGreaterThan(4);
+    for (const secret of [...tokens, tamper(tokens[1]!), address, userAgent, '203.0.113.9', '198.51.100.7', 'log-check']) {
+      expect(text).not.toContain(secret);
+    }
+  });
+});
