@@ -31,6 +31,8 @@ export interface PostbusConfig {
     readonly smtpTimeoutMs: number;
     /** Our name in EHLO. */
     readonly clientName: string;
+    /** The last field of every Feedback-ID header (Gmail's feedback loop): this deployment's id. */
+    readonly feedbackSenderId: string;
     readonly healthPort: number;
   };
   readonly projector: { readonly healthPort: number; readonly batchSize: number };
@@ -106,6 +108,7 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       capacity: int('POSTBUS_SENDER_CAPACITY', 10_000, 0, 1_000_000),
       smtpTimeoutMs: int('POSTBUS_SMTP_TIMEOUT_MS', 60_000, 1_000, 600_000),
       clientName: str('POSTBUS_SMTP_CLIENT_NAME', 'localhost'),
+      feedbackSenderId: str('POSTBUS_FEEDBACK_SENDER_ID', 'postbus'),
       healthPort: int('POSTBUS_SENDER_HEALTH_PORT', 0, 0, 65535),
     },
     tracking: {
@@ -126,6 +129,7 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       alertWebhookSecret: env.POSTBUS_ALERT_WEBHOOK_SECRET ?? '',
     },
   };
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.sender.feedbackSenderId)) problems.push('POSTBUS_FEEDBACK_SENDER_ID must be 1–64 letters, digits, ., _ or -');
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(config.sender.nodeId)) problems.push('POSTBUS_SENDER_NODE_ID must be 1–64 letters, digits, _ or -');
   if (problems.length) throw new ConfigError(problems);
   return deepFreeze(config);

@@ -9,7 +9,7 @@ export {
   type MasterKey,
 } from './keys.js';
 export { SecretError, isSecretError, type SecretErrorCode } from './errors.js';
-export { loadKeyring, type KeyringSource } from './load.js';
+export { loadKeyring, loadTokenKeyring, type KeyringSource } from './load.js';
 export {
   TokenKeyring,
   type TokenKind,

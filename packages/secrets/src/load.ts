@@ -1,4 +1,5 @@
 import { Keyring } from './keyring.js';
+import { TokenKeyring } from './tokens.js';
 import { loadMasterKeyFiles, parseMasterKeys, type MasterKey } from './keys.js';
 import { SecretError } from './errors.js';
 
@@ -20,4 +21,17 @@ export async function loadKeyring(src: KeyringSource): Promise<Keyring> {
     throw new SecretError('secret_keyring_invalid', 'no master key configured: set POSTBUS_MASTER_KEYS (id:base64 of 32 random bytes) or POSTBUS_MASTER_KEYS_DIR');
   }
   return new Keyring(keys, src.masterKeyId || keys[0]!.id);
+}
+
+/**
+ * The tracking-token keyring, derived from the master keys (HKDF): the sender issues tokens
+ * and the tracking service opens them with the same derivation, so no separate key is needed,
+ * and rotating the master keys rotates the tokens' keys with the same overlap.
+ */
+export async function loadTokenKeyring(src: KeyringSource): Promise<TokenKeyring> {
+  const keys: MasterKey[] = [];
+  if (src.masterKeys) keys.push(...parseMasterKeys(src.masterKeys));
+  if (src.masterKeysDir) keys.push(...(await loadMasterKeyFiles(src.masterKeysDir)));
+  if (keys.length === 0) throw new SecretError('secret_keyring_invalid', 'no master key configured: set POSTBUS_MASTER_KEYS or POSTBUS_MASTER_KEYS_DIR');
+  return TokenKeyring.fromMasterKeys(keys, src.masterKeyId || keys[0]!.id);
 }

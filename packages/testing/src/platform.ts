@@ -8,7 +8,7 @@ import { onProcessExit } from './processes.js';
 // packages/testing/{src,dist}/platform.js → the repository root
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
-export type ServiceName = 'admin' | 'orchestrator' | 'sender' | 'projector';
+export type ServiceName = 'admin' | 'orchestrator' | 'sender' | 'projector' | 'tracking';
 
 export interface PlatformOptions {
   readonly natsUrl: string;
@@ -40,8 +40,14 @@ export class Platform {
   readonly masterKeys = `k1:${randomBytes(32).toString('base64')}`;
   readonly jwtSecret = randomBytes(32).toString('base64');
   adminPort = 0;
+  trackingPort = 0;
 
   constructor(private readonly opts: PlatformOptions) {}
+
+  /** The tracking service's base URL (links, pixels and unsubscribe URLs in sent mail point here). */
+  get trackingUrl(): string {
+    return `http://127.0.0.1:${this.trackingPort}`;
+  }
 
   get adminUrl(): string {
     return `http://127.0.0.1:${this.adminPort}`;
@@ -57,6 +63,8 @@ export class Platform {
       POSTBUS_JWT_SECRET: this.jwtSecret,
       POSTBUS_ADMIN_PASSWORD: this.adminPassword,
       POSTBUS_ADMIN_PORT: String(this.adminPort),
+      POSTBUS_TRACKING_PORT: String(this.trackingPort),
+      POSTBUS_TRACKING_PUBLIC_URL: this.trackingUrl,
       POSTBUS_LOG_LEVEL: process.env.POSTBUS_TEST_LOG_LEVEL ?? 'warn',
       POSTBUS_RECONCILE_INTERVAL_MS: '2000',
       ...this.opts.env,
@@ -66,6 +74,7 @@ export class Platform {
 
   async start(names: readonly ServiceName[] = ['admin', 'orchestrator', 'sender', 'projector']): Promise<void> {
     if (!this.adminPort) this.adminPort = await freePort();
+    if (!this.trackingPort) this.trackingPort = await freePort();
     for (const n of names) await this.startService(n);
     if (names.includes('admin')) await waitFor(async () => this.ready(), { timeoutMs: 20_000, message: `admin did not start:\n${this.logs('admin')}` });
   }

@@ -2,7 +2,7 @@ import { AccountDirectory, connectBus, ensureBuckets, ensureStreams } from '@pos
 import { describeConfig, loadConfig } from '@postbus/config';
 import { bucketSpecs, streamSpecs } from '@postbus/contracts';
 import { connectDatabase, migrate } from '@postbus/db';
-import { loadKeyring } from '@postbus/secrets';
+import { loadKeyring, loadTokenKeyring } from '@postbus/secrets';
 
 import { createLogger, onShutdown, startHealthServer } from '@postbus/telemetry';
 import { buildSender } from './app.js';
@@ -14,6 +14,7 @@ log.info({ config: describeConfig(config) }, 'starting');
 
 const ns = { prefix: config.namespace };
 const cipher = await loadKeyring(config.secrets);
+const tokens = await loadTokenKeyring(config.secrets);
 const bus = await connectBus({ servers: config.natsServers, name: `postbus-sender-${config.sender.nodeId}`, namespace: ns });
 const specOptions = { replicas: config.streamReplicas, logRetentionDays: config.logRetentionDays };
 await ensureStreams(bus, streamSpecs(ns, specOptions));
@@ -27,6 +28,7 @@ const node = buildSender({
   directory,
   cipher,
   log,
+  compliance: { tokens, trackingBase: config.tracking.publicUrl, feedbackSenderId: config.sender.feedbackSenderId },
   nodeId: config.sender.nodeId,
   capacity: config.sender.capacity,
   retryDelaysMs: config.orchestrator.retryDelaysMs,

@@ -28,7 +28,7 @@ import {
 } from '@postbus/db';
 import type { Logger } from '@postbus/telemetry';
 import { expiredEvent, outcomeEvent, settledEvent, suppressedEvent, type AttemptRef } from './domain/events.js';
-import { AccountSmtp, type Fault } from './adapters/account-smtp.js';
+import { AccountSmtp, type ComplianceSettings, type Fault } from './adapters/account-smtp.js';
 
 /** The node's lease ran out mid-batch: the worker stops; the node starts it again once it holds a lease. */
 export class LeaseLostError extends Error {
@@ -58,6 +58,7 @@ export interface WorkerDeps {
   /** The node's lease: no transaction starts unless it is valid, and none outlives its deadline. */
   readonly lease: LeaseView;
   readonly nodeId: string;
+  readonly compliance: ComplianceSettings;
   /** Limits how many workers of the node start at once. */
   readonly startGate?: <T>(fn: () => Promise<T>) => Promise<T>;
 }

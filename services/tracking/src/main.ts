@@ -1,8 +1,8 @@
 import { connectBus, ensureStreams } from '@postbus/bus';
-import { describeConfig, loadConfig, type PostbusConfig } from '@postbus/config';
+import { describeConfig, loadConfig } from '@postbus/config';
 import { streamSpecs, type Namespace } from '@postbus/contracts';
 import { connectDatabase, migrate } from '@postbus/db';
-import { TokenKeyring, loadMasterKeyFiles, parseMasterKeys, type MasterKey } from '@postbus/secrets';
+import { loadTokenKeyring } from '@postbus/secrets';
 import { createLogger, onShutdown } from '@postbus/telemetry';
 import { ensureOutbox } from './adapters/outbox.js';
 import { buildTracking } from './app.js';
@@ -15,20 +15,12 @@ import { startReconciler } from './reconciler.js';
  */
 const RECONCILE_INTERVAL_MS = 30_000;
 
-/** Token keys are derived from the master keys (the sender issues with the same derivation). */
-async function tokenKeyring(secrets: PostbusConfig['secrets']): Promise<TokenKeyring> {
-  const keys: MasterKey[] = [];
-  if (secrets.masterKeys) keys.push(...parseMasterKeys(secrets.masterKeys));
-  if (secrets.masterKeysDir) keys.push(...(await loadMasterKeyFiles(secrets.masterKeysDir)));
-  if (keys.length === 0) throw new Error('no master keys: set POSTBUS_MASTER_KEYS or POSTBUS_MASTER_KEYS_DIR');
-  return TokenKeyring.fromMasterKeys(keys, secrets.masterKeyId || keys[0]!.id);
-}
 
 const config = loadConfig();
 const log = createLogger({ service: 'tracking', level: config.logLevel });
 log.info({ config: describeConfig(config) }, 'starting tracking');
 
-const tokens = await tokenKeyring(config.secrets);
+const tokens = await loadTokenKeyring(config.secrets);
 const ns: Namespace = { prefix: config.namespace };
 const db = connectDatabase({ url: config.databaseUrl, applicationName: 'postbus-tracking', onError: (err) => log.warn({ err }, 'postgres pool error') });
 await migrate(db);

@@ -1,7 +1,7 @@
 import { classifySmtpReply } from '@postbus/classify';
 import { isPostbusError, type AccountState } from '@postbus/contracts';
 import { getSecret, type ClaimedMessage, type Database, type Outcome, type SecretCipher } from '@postbus/db';
-import { composeMessage } from '@postbus/mail';
+import { composeCompliant, type TokenIssuer } from '@postbus/mail';
 import type { Logger } from '@postbus/telemetry';
 import { SmtpSendError, SmtpSession } from '@postbus/transports';
 import { DEFAULT_RETRY_DELAYS_MS, outcomeOfFailure } from '../domain/outcome.js';
@@ -35,6 +35,17 @@ export interface AccountSmtpDeps {
   readonly smtpTimeoutMs?: number;
   readonly clientName?: string;
   readonly rejectUnauthorized?: boolean;
+  /** Compliance by construction: tokens for the unsubscribe link, tracked links and the open pixel. */
+  readonly compliance: ComplianceSettings;
+}
+
+export interface ComplianceSettings {
+  /** Issues tracking tokens (a TokenKeyring derived from the master keys). */
+  readonly tokens: TokenIssuer;
+  /** The tracking service's public base: `{base}/unsubscribe/…`, `/track/click/…`, `/track/open/…`. */
+  readonly trackingBase: string;
+  /** The last Feedback-ID field: one stable id for this deployment. */
+  readonly feedbackSenderId: string;
 }
 
 /**
@@ -51,7 +62,20 @@ export class AccountSmtp {
   async send(account: AccountState, c: ClaimedMessage, now: Date, lease: SendLease): Promise<SendResult> {
     let composed;
     try {
-      composed = composeMessage({
+      const { tokens, trackingBase, feedbackSenderId } = this.deps.compliance;
+      const postalAddress = account.settings.postalAddress ?? undefined;
+      // Bulk mail: one-click unsubscribe, the footer with the postal address, tracking.
+      // Transactional mail: none of it unless asked (a postal address, if any, is not shown).
+      const kind =
+        c.kind === 'bulk'
+          ? { mailType: 'bulk' as const, postalAddress: postalAddress ?? '' }
+          : { mailType: 'transactional' as const, ...(postalAddress ? { postalAddress } : {}) };
+      composed = composeCompliant({
+        ...kind,
+        accountId: account.id,
+        ...(c.campaignId ? { campaignId: c.campaignId } : {}),
+        trackingBase,
+        feedbackSenderId,
         messageId: c.messageId,
         from: { address: account.fromAddress, name: account.settings.fromName },
         to: { address: c.recipient, name: c.content.toName ?? null },
@@ -63,7 +87,7 @@ export class AccountSmtp {
         ...(c.content.variables ? { variables: c.content.variables } : {}),
         date: now,
         messageIdDomain: account.fromAddress.split('@')[1] ?? 'localhost',
-      });
+      }, tokens);
     } catch (err) {
       this.deps.log.warn({ err, messageId: c.messageId }, 'message cannot be composed');
       return { outcome: { kind: 'failed', messageId: c.messageId, reason: isPostbusError(err) ? err.code : 'compose_failed' } };

@@ -1,0 +1,100 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { streamName } from '@postbus/contracts';
+import { sql } from '@postbus/db';
+import { waitFor } from '@postbus/testing';
+import { registerAccount, startWorld, waitUntilSettled, type World } from './fixtures.js';
+
+/** The headers of a raw message, unfolded, by lower-case name. */
+function headersOf(raw: Buffer): Map<string, string> {
+  const text = raw.toString('latin1');
+  const head = text.slice(0, text.search(/\r\n\r\n/)).replace(/\r\n[ \t]+/g, ' ');
+  return new Map(head.split('\r\n').map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+}
+
+/** Quoted-printable soft breaks and escapes undone, enough to find URLs in a body. */
+const unQp = (s: string) => s.replace(/=\r\n/g, '').replace(/=([0-9A-F]{2})/g, (_m, h: string) => String.fromCharCode(parseInt(h, 16)));
+
+/**
+ * Compliance by construction, end to end: bulk mail leaves with one-click unsubscribe headers,
+ * a footer with the postal address, tracked links and an open pixel; a one-click POST to the
+ * tracking service suppresses the address before it answers, and no later message reaches it.
+ */
+describe('unsubscribe and tracking, end to end', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await startWorld({ users: ['ua'], services: ['admin', 'orchestrator', 'sender', 'projector', 'tracking'] });
+    await waitFor(async () => (await fetch(`${w.platform.trackingUrl}/readyz`).catch(() => undefined))?.ok === true, { timeoutMs: 20_000, message: 'tracking did not start' });
+  }, 60_000);
+  afterAll(async () => {
+    await w?.close();
+  });
+
+  const send = async (to: string, extra: Record<string, unknown> = {}) => {
+    const res = await w.admin.request('POST', '/v1/messages', {
+      messages: [{ to, subject: 'News', text: 'Read https://shop.example/sale now.', html: '<p>Read <a href="https://shop.example/sale">the sale</a> now.</p>', ...extra }],
+    });
+    expect(res.status).toBe(202);
+    return res.body.messages[0].id as string;
+  };
+
+  it('one-click unsubscribe suppresses before the answer, and nothing more reaches the address', async () => {
+    await registerAccount(w, 'ua', 1_000);
+    await send('reader@receiver.test');
+    const [tx] = await w.sink.waitFor((t) => t.length >= 1, 30_000);
+    const h = headersOf(tx!.raw);
+    const listUnsubscribe = /<(http:\/\/127\.0\.0\.1:\d+\/unsubscribe\/[A-Za-z0-9_-]+)>/.exec(h.get('list-unsubscribe') ?? '')?.[1];
+    expect(listUnsubscribe).toBeDefined();
+    expect(h.get('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
+    expect(h.get('feedback-id')).toMatch(/^acc_[0-9A-Z]+:bulk:postbus$/);
+    const body = unQp(tx!.raw.toString('latin1'));
+    expect(body).toContain('1 Test Street, Testville');
+    expect(body).toContain(listUnsubscribe!);
+    const click = /(http:\/\/127\.0\.0\.1:\d+\/track\/click\/[A-Za-z0-9_-]+)/.exec(body)?.[1];
+    const pixel = /(http:\/\/127\.0\.0\.1:\d+\/track\/open\/[A-Za-z0-9_-]+)/.exec(body)?.[1];
+    expect(click).toBeDefined();
+    expect(pixel).toBeDefined();
+    expect(body).not.toContain('href="https://shop.example/sale"');
+
+    // The link goes where the message said, and only there; the pixel answers at once.
+    const redirected = await fetch(click!, { redirect: 'manual' });
+    expect(redirected.status).toBe(302);
+    expect(redirected.headers.get('location')).toBe('https://shop.example/sale');
+    const gif = await fetch(pixel!, { headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0' } });
+    expect(gif.headers.get('content-type')).toBe('image/gif');
+    expect((await gif.arrayBuffer()).byteLength).toBe(43);
+
+    // A GET shows a page and changes nothing (link scanners follow links).
+    const page = await fetch(listUnsubscribe!);
+    expect(page.status).toBe(200);
+    expect(await w.db.query(sql`SELECT 1 FROM suppressions`)).toEqual([]);
+
+    // RFC 8058 one-click: the row exists when the answer arrives.
+    const res = await fetch(listUnsubscribe!, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'List-Unsubscribe=One-Click' });
+    const answeredAt = Date.now();
+    expect(res.status).toBe(200);
+    expect((await w.db.query(sql`SELECT reason, source FROM suppressions`)).length).toBe(1);
+
+    // The same person, written differently, and someone else.
+    const later = [await send('Reader@Receiver.TEST'), await send('reader@receiver.test'), await send('other@receiver.test')];
+    await waitUntilSettled(w, 4, 60_000);
+    const states = await w.db.query(sql`SELECT message_id, state FROM deliveries WHERE message_id = ANY(${later}::text[]) ORDER BY message_id`);
+    expect(Object.fromEntries(states.map((r) => [r.message_id, r.state]))).toEqual({ [later[0]!]: 'suppressed', [later[1]!]: 'suppressed', [later[2]!]: 'sent' });
+    const toReader = w.sink.transactions.filter((t) => t.rcptTo.some((r) => r.toLowerCase() === 'reader@receiver.test'));
+    expect(toReader).toHaveLength(1);
+    expect(toReader.every((t) => t.startedAt < answeredAt)).toBe(true);
+
+    // The facts are in the log: an open, a click, an unsubscribe — with no address in them.
+    const tracking = async () => {
+      const stream = streamName(w.ns, 'TRACKING');
+      const last = (await w.bus.jsm.streams.info(stream)).state.last_seq;
+      const events: Array<{ type: string }> = [];
+      for (let seq = 1; seq <= last; seq++) events.push((await w.bus.jsm.streams.getMessage(stream, { seq })).json());
+      return events;
+    };
+    await waitFor(async () => {
+      const events = await tracking();
+      return ['EmailOpened', 'LinkClicked', 'Unsubscribed'].every((t) => events.some((e) => e.type === t));
+    }, { timeoutMs: 10_000, message: 'tracking events missing' });
+    expect(JSON.stringify(await tracking())).not.toMatch(/reader@receiver/i);
+  }, 120_000);
+});
