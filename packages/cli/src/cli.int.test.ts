@@ -61,6 +61,6 @@ describe('postbus CLI against NATS and Postgres', () => {
 
     const unknown = await cli('projections', 'rebuild', 'nope');
     expect(unknown.code).toBe(1);
-    expect(unknown.stderr).toContain('unknown projection nope (known: accounts, mail)');
+    expect(unknown.stderr).toContain('unknown projection nope (known: accounts, mail, tracking)');
   });
 });

@@ -10,6 +10,7 @@ import { authRoutes } from './routes/auth.js';
 import { healthRoutes } from './routes/health.js';
 import { messageRoutes } from './routes/messages.js';
 import { operationsRoutes } from './routes/operations.js';
+import { suppressionRoutes } from './routes/suppressions.js';
 
 /**
  * The admin API as a fastify instance that does not listen: main.ts listens, tests inject.
@@ -52,6 +53,7 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   await app.register(accountRoutes, { prefix: '/v1/accounts', deps, clock });
   await app.register(messageRoutes, { prefix: '/v1/messages', deps, clock });
   await app.register(operationsRoutes, { prefix: '/v1', deps, clock });
+  await app.register(suppressionRoutes, { prefix: '/v1/suppressions', deps, clock });
   await app.ready();
   return app;
 }

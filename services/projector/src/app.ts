@@ -4,10 +4,11 @@ import { runProjection, type Database, type Projection, type RunnerLog, type Run
 import type { ProjectionOptions } from './options.js';
 import { accountsProjection } from './projections/accounts.js';
 import { mailProjection } from './projections/mail.js';
+import { trackingProjection } from './projections/tracking.js';
 
 /** Every projection the projector runs and `postbus projections rebuild` knows, in rebuild order. */
 export function allProjections(ns: Namespace, opts: ProjectionOptions = {}): Projection[] {
-  return [accountsProjection(ns, opts), mailProjection(ns, opts)];
+  return [accountsProjection(ns, opts), mailProjection(ns, opts), trackingProjection(ns, opts)];
 }
 
 export interface ProjectorDeps {

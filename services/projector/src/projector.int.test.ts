@@ -106,7 +106,7 @@ describe('projector against NATS and Postgres', () => {
     for (const table of PROJECTED_TABLES) await db.query(sql`DROP TABLE ${sql.ident(table)}`);
     const progress: string[] = [];
     const summaries = await rebuildProjections({ db, bus, ns, log, onProgress: (p) => progress.push(`${p.projection}:${p.stream}:${p.position}/${p.target}`) });
-    expect(summaries.map((s) => s.projection)).toEqual(['accounts', 'mail']);
+    expect(summaries.map((s) => s.projection)).toEqual(['accounts', 'mail', 'tracking']);
     expect(progress).toContain(`mail:${streamName(ns, 'MAIL')}:${lastMail}/${lastMail}`);
     expect(await dumpTables(db, PROJECTED_TABLES)).toEqual(live);
     expect(await dumpTables(db, PRIMARY_TABLES)).toEqual(primaryBefore);

@@ -238,3 +238,59 @@ export const RuntimeSettingsView = Type.Object({
   stored: RuntimeSettingsPatch,
   revision: Type.Integer(),
 });
+
+// ---- suppressions ----
+
+const HashHex = Type.String({ pattern: '^[0-9a-f]{64}$', description: 'SHA-256 of the normalised address, hex' });
+
+export const SuppressionView = Type.Object({
+  addressHash: HashHex,
+  /** The normalised address as stored; null for rows written without it. */
+  address: Nullable(Type.String()),
+  reason: Type.String(),
+  source: Type.String(),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+export type SuppressionView = Static<typeof SuppressionView>;
+
+export const SuppressionList = Type.Object({ suppressions: Type.Array(SuppressionView), next: Nullable(Type.String()) });
+
+export const SuppressionQuery = Type.Object(
+  {
+    /** 1–500, default 50 (a query string: digits). */
+    limit: Type.Optional(Type.String({ pattern: '^(500|[1-4][0-9]{2}|[1-9][0-9]?)$' })),
+    /** The `next` of the previous page (opaque). */
+    after: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]{1,200}$' })),
+    /** One address, looked up exactly (after normalising). */
+    q: Type.Optional(Type.String({ maxLength: 1000 })),
+  },
+  { additionalProperties: false },
+);
+
+const SuppressionReason = Type.String({ minLength: 1, maxLength: 100 });
+
+export const AddSuppression = Type.Object(
+  { address: Type.String({ maxLength: 1000, description: 'Checked by the address parser (400 invalid_address)' }), reason: Type.Optional(SuppressionReason) },
+  { additionalProperties: false },
+);
+
+export const AddedSuppression = Type.Object({ created: Type.Boolean(), suppression: SuppressionView });
+
+export const MAX_SUPPRESSION_IMPORT = 10_000;
+export const ImportSuppressions = Type.Object(
+  { addresses: Type.Array(Type.String({ maxLength: 1000 }), { minItems: 1, maxItems: MAX_SUPPRESSION_IMPORT }), reason: Type.Optional(SuppressionReason) },
+  { additionalProperties: false },
+);
+
+export const ImportResult = Type.Object({
+  added: Type.Integer(),
+  /** Already on the list, or repeated within the import (after normalising). */
+  alreadySuppressed: Type.Integer(),
+  invalid: Type.Array(Type.Object({ index: Type.Integer(), address: Type.String(), code: Type.String() })),
+});
+
+export const AddressHashParam = Type.Object({ addressHash: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }) });
+
+export const RemoveSuppression = Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false });
+
+export const RemovedSuppression = Type.Object({ removed: SuppressionView, reason: Type.String(), actor: Type.String() });

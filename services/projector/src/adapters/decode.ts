@@ -11,7 +11,7 @@ export interface DecodeContext {
  * Decodes a batch in order. An event that does not decode, or that this projection cannot
  * use, is skipped with a warning: one bad message must never stop a projection. Events
  * without an envelope account id take it from their subject (`mail.<accountId>.<type>`,
- * `acct.<accountId>`).
+ * `acct.<accountId>`, `trk.<accountId>.<type>`).
  */
 export function decodeBatch<T extends PostbusEvent>(
   ctx: DecodeContext,
@@ -41,5 +41,5 @@ export function decodeBatch<T extends PostbusEvent>(
 
 function accountInSubject(subject: string): string | undefined {
   const [root, account] = subject.split('.');
-  return (root === 'mail' || root === 'acct') && account !== UNASSIGNED ? account : undefined;
+  return (root === 'mail' || root === 'acct' || root === 'trk') && account !== UNASSIGNED ? account : undefined;
 }

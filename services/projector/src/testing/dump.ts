@@ -10,5 +10,5 @@ export async function dumpTables(db: Database, tables: readonly string[]): Promi
   return out;
 }
 
-export const PROJECTED_TABLES = ['sender_accounts', 'sender_account_events', 'email_queue', 'send_logs'] as const;
+export const PROJECTED_TABLES = ['sender_accounts', 'sender_account_events', 'email_queue', 'send_logs', 'open_events', 'click_events', 'suppression_events', 'unsubscribe_list'] as const;
 export const PRIMARY_TABLES = ['deliveries', 'suppressions', 'secrets', 'account_epochs', 'quota_usage', 'idempotency_keys', 'schema_migrations'] as const;

@@ -1,6 +1,8 @@
 import {
   MAIL_SUBJECT_TOKEN,
   newId,
+  suppressionShard,
+  TRACKING_SUBJECT_TOKEN,
   subjectsFor,
   UNASSIGNED,
   type AccountEvent,
@@ -9,6 +11,9 @@ import {
   type Namespace,
   type PostbusEvent,
   type SendingSettings,
+  type HitSource,
+  type SuppressionEvent,
+  type TrackingEvent,
 } from '@postbus/contracts';
 
 /** Event builders for tests: realistic envelopes with ids derived from their cause. */
@@ -153,10 +158,52 @@ export const account = {
   }),
 };
 
+type Hit = { messageId: string; accountId: string; campaignId?: string };
+const hit = (r: Hit, id: string, at: Date | string) => ({ id, version: 1 as const, occurredAt: iso(at), accountId: r.accountId, messageId: r.messageId });
+const campaign = (r: Hit) => (r.campaignId ? { campaignId: r.campaignId } : {});
+
+/** Ids as the tracking service derives them: the source and the minute of the hit are part of a hit's id. */
+export const tracking = {
+  opened: (r: Hit, at: Date | string, source: HitSource = 'human'): TrackingEvent => ({
+    ...hit(r, `${r.messageId}.opened.${source}.${iso(at).slice(0, 16)}`, at),
+    type: 'EmailOpened',
+    data: { ...campaign(r), source },
+  }),
+  clicked: (r: Hit, at: Date | string, url: string, source: HitSource = 'human'): TrackingEvent => ({
+    ...hit(r, `${r.messageId}.clicked.${url.length}.${source}.${iso(at).slice(0, 16)}`, at),
+    type: 'LinkClicked',
+    data: { ...campaign(r), url, source },
+  }),
+  unsubscribed: (r: Hit, at: Date | string, addressHash: string, method: 'one_click' | 'page' = 'one_click'): TrackingEvent => ({
+    ...hit(r, `${r.messageId}.unsubscribed`, at),
+    type: 'Unsubscribed',
+    data: { ...campaign(r), addressHash, method },
+  }),
+};
+
+export const suppression = {
+  suppressed: (addressHash: string, at: Date | string, reason = 'unsubscribed', source = 'tracking'): SuppressionEvent => ({
+    id: `evt_${addressHash.slice(0, 16)}.suppressed.${iso(at)}`,
+    type: 'AddressSuppressed',
+    version: 1,
+    occurredAt: iso(at),
+    data: { addressHash, reason, source, actor: 'recipient' },
+  }),
+  removed: (addressHash: string, at: Date | string, reason = 'asked to be mailed again'): SuppressionEvent => ({
+    id: `evt_${addressHash.slice(0, 16)}.removed.${iso(at)}`,
+    type: 'SuppressionRemoved',
+    version: 1,
+    occurredAt: iso(at),
+    data: { addressHash, reason, actor: 'admin@shop.example' },
+  }),
+};
+
 /** The subject an event is published on. */
 export function subjectOf(ns: Namespace, e: PostbusEvent): string {
   const s = subjectsFor(ns);
   if (e.type === 'EmailRequested') return s.request(e.messageId!);
+  if (e.type in TRACKING_SUBJECT_TOKEN) return s.tracking(e.accountId!, TRACKING_SUBJECT_TOKEN[e.type as TrackingEvent['type']]);
+  if (e.type === 'AddressSuppressed' || e.type === 'SuppressionRemoved') return s.suppression(suppressionShard(e.data.addressHash));
   if (e.type in MAIL_SUBJECT_TOKEN) return s.mail(e.accountId ?? UNASSIGNED, MAIL_SUBJECT_TOKEN[e.type as MailEvent['type']]);
   return s.account(e.accountId!);
 }

@@ -26,7 +26,8 @@ import type { SuppressionRowRef } from '../domain/events.js';
  */
 export type OutboxEvent = AddressSuppressed | Unsubscribed;
 
-const SCHEMA_LOCK = 7_240_101;
+// Its own key: 7_240_100–7_240_109 are the orchestrator's and the projections'.
+const SCHEMA_LOCK = 7_240_120;
 
 /** Created by the service itself (CREATE … IF NOT EXISTS), under a lock so that replicas starting together do not race. */
 export async function ensureOutbox(db: Database): Promise<void> {

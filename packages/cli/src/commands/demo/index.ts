@@ -119,6 +119,9 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const adminHost = config.admin.host;
     const adminPort = await pickPort(config.admin.port, adminHost);
     const adminUrl = `http://${urlHost(adminHost)}:${adminPort}`;
+    // Unsubscribe links, tracked links and the open pixel in the demo's mail point here.
+    const trackingPort = await pickPort(config.tracking.port, config.tracking.host);
+    const trackingUrl = `http://${urlHost(config.tracking.host)}:${trackingPort}`;
     const serviceEnv: Record<string, string | undefined> = {
       ...baseEnv,
       POSTBUS_MASTER_KEYS_DIR: undefined,
@@ -128,6 +131,9 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       POSTBUS_ADMIN_HOST: adminHost,
       POSTBUS_ADMIN_PORT: String(adminPort),
       POSTBUS_ADMIN_PUBLIC_URL: adminUrl,
+      POSTBUS_TRACKING_HOST: config.tracking.host,
+      POSTBUS_TRACKING_PORT: String(trackingPort),
+      POSTBUS_TRACKING_PUBLIC_URL: trackingUrl,
     };
     for (const k of Object.keys(serviceEnv)) if (serviceEnv[k] === undefined) delete serviceEnv[k];
     for (const name of SERVICES) services.start(name, serviceEnv);
@@ -136,6 +142,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const admin = new Admin(adminUrl, ac.signal);
     await poll(ac.signal, 'the admin API to be ready', o.adminReadyTimeoutMs ?? 30_000, async () => ((await admin.request('GET', '/readyz')).status === 200 ? true : undefined));
     out(`Admin API  ${adminUrl} is ready`);
+    out(`Tracking   ${trackingUrl} (the unsubscribe, click and open links in the demo's mail)`);
 
     // 5. log in, an account, five messages
     await logIn(admin, config.admin.user, secrets.POSTBUS_ADMIN_PASSWORD);
