@@ -1,7 +1,9 @@
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { streamName } from '@postbus/contracts';
 import { sql } from '@postbus/db';
 import { waitFor } from '@postbus/testing';
+import { verifyDkim } from '../../packages/mail/test/dkim-verify.js';
 import { registerAccount, startWorld, waitUntilSettled, type World } from './fixtures.js';
 
 /** The headers of a raw message, unfolded, by lower-case name. */
@@ -38,10 +40,26 @@ describe('unsubscribe and tracking, end to end', () => {
   };
 
   it('one-click unsubscribe suppresses before the answer, and nothing more reaches the address', async () => {
-    await registerAccount(w, 'ua', 1_000);
+    const accountId = await registerAccount(w, 'ua', 1_000);
+    // DKIM for the account's domain: the answer is the DNS record; the key is never shown again.
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const dkim = await w.admin.request('PUT', `/v1/accounts/${accountId}/dkim`, { domain: 'sender.test', selector: 'pb1', privateKey: pem });
+    expect(dkim.status).toBe(200);
+    expect(dkim.body.dnsRecord).toMatchObject({ name: 'pb1._domainkey.sender.test', type: 'TXT' });
+    expect(JSON.stringify(dkim.body)).not.toContain('PRIVATE KEY');
+    const misaligned = await w.admin.request('PUT', `/v1/accounts/${accountId}/dkim`, { domain: 'other.test', selector: 'pb1', privateKey: pem });
+    expect(misaligned.body.code).toBe('dkim_domain_not_aligned');
+    expect((await w.admin.request('PUT', `/v1/accounts/${accountId}/dkim`, { domain: 'sender.test', selector: 'pb1', privateKey: 'nope' })).body.code).toBe('dkim_key_invalid');
+    await waitFor(async () => (await w.admin.request('GET', `/v1/accounts/${accountId}`)).body.settings.dkim?.selector === 'pb1', { timeoutMs: 10_000 });
+
     await send('reader@receiver.test');
     const [tx] = await w.sink.waitFor((t) => t.length >= 1, 30_000);
     const h = headersOf(tx!.raw);
+    // Signed, by an independent verifier, with both List-Unsubscribe headers covered.
+    const verdict = verifyDkim(tx!.raw, createPublicKey(privateKey));
+    expect(verdict).toMatchObject({ ok: true, tags: expect.objectContaining({ d: 'sender.test', s: 'pb1' }) });
+    expect(verdict.signedHeaders).toEqual(expect.arrayContaining(['from', 'list-unsubscribe', 'list-unsubscribe-post', 'subject']));
     const listUnsubscribe = /<(http:\/\/127\.0\.0\.1:\d+\/unsubscribe\/[A-Za-z0-9_-]+)>/.exec(h.get('list-unsubscribe') ?? '')?.[1];
     expect(listUnsubscribe).toBeDefined();
     expect(h.get('list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');

@@ -28,6 +28,17 @@ export const Warmup = Type.Object(
 );
 export type Warmup = Static<typeof Warmup>;
 
+/** DKIM for an SMTP account: the signing domain and selector; the private key is a secret (its id only). */
+export const DkimSettings = Type.Object(
+  {
+    domain: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}[A-Za-z0-9])?)+$' }),
+    selector: Type.String({ minLength: 1, maxLength: 63, pattern: '^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$' }),
+    secretId: SecretId,
+  },
+  { additionalProperties: false },
+);
+export type DkimSettings = Static<typeof DkimSettings>;
+
 export const SendingSettings = Type.Object(
   {
     dailyLimit: Type.Integer({ minimum: 0, maximum: 10_000_000 }),
@@ -40,6 +51,8 @@ export const SendingSettings = Type.Object(
      * `dailyLimit` after `days` days, counted from `startedAt` (a new account's registration).
      */
     warmup: Type.Optional(Type.Union([Warmup, Type.Null()])),
+    /** Sign outgoing mail (SMTP accounts; the Gmail API signs with Google's key). */
+    dkim: Type.Optional(Type.Union([DkimSettings, Type.Null()])),
   },
   { additionalProperties: false },
 );

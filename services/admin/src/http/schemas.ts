@@ -149,7 +149,7 @@ export const AccountView = Type.Object({
     user: Type.String(),
     secretId: Type.String(),
   }),
-  settings: Type.Object({ ...settingsFields, warmup: Nullable(WarmupView) }),
+  settings: Type.Object({ ...settingsFields, warmup: Nullable(WarmupView), dkim: Nullable(Type.Object({ domain: Type.String(), selector: Type.String() })) }),
   /** The limit in force now (the daily limit, or the warm-up's step). */
   effectiveDailyLimit: Type.Integer(),
   status: Type.String(),
@@ -294,3 +294,22 @@ export const AddressHashParam = Type.Object({ addressHash: Type.String({ pattern
 export const RemoveSuppression = Type.Object({ reason: Type.String({ minLength: 1, maxLength: 500 }) }, { additionalProperties: false });
 
 export const RemovedSuppression = Type.Object({ removed: SuppressionView, reason: Type.String(), actor: Type.String() });
+
+export const SetDkim = Type.Object(
+  {
+    domain: Type.String({ minLength: 1, maxLength: 253 }),
+    selector: Type.String({ minLength: 1, maxLength: 63 }),
+    /** PEM (PKCS#8 or PKCS#1): RSA of at least 1024 bits (2048 advised) or Ed25519. Write-only. */
+    privateKey: Type.String({ minLength: 1, maxLength: 16_384, writeOnly: true }),
+  },
+  { additionalProperties: false },
+);
+export type SetDkim = Static<typeof SetDkim>;
+
+export const DkimView = Type.Object({
+  accountId: AccountId,
+  domain: Type.String(),
+  selector: Type.String(),
+  /** The record to publish in DNS for receivers to verify the signatures. */
+  dnsRecord: Type.Object({ name: Type.String(), type: Type.Literal('TXT'), value: Type.String() }),
+});

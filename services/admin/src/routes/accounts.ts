@@ -1,3 +1,4 @@
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { executeAccountCommand, publishEvent, type Bus } from '@postbus/bus';
@@ -19,7 +20,7 @@ import { putSecret, withDatabase } from '@postbus/db';
 import { readAccount } from '../adapters/log.js';
 import { LIMITS, type AdminDeps } from '../deps.js';
 import { Problem } from '../http/problem.js';
-import { AccountView, ChangeSettings, CreateAccount, IdParam, LifecycleChange } from '../http/schemas.js';
+import { AccountView, ChangeSettings, CreateAccount, DkimView, IdParam, LifecycleChange, SetDkim } from '../http/schemas.js';
 
 export interface AccountRoutesOptions {
   readonly deps: AdminDeps;
@@ -45,7 +46,7 @@ function toView(state: AccountState, now: Date) {
     provider: state.provider,
     fromAddress: state.fromAddress,
     smtp: { ...state.smtp },
-    settings: { ...state.settings, warmup: state.settings.warmup ?? null },
+    settings: { ...state.settings, warmup: state.settings.warmup ?? null, dkim: state.settings.dkim ? { domain: state.settings.dkim.domain, selector: state.settings.dkim.selector } : null },
     effectiveDailyLimit: effectiveDailyLimit(state.settings, now),
     status: state.status,
     statusReason: state.statusReason,
@@ -152,6 +153,39 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     },
   );
 
+  /** Sets the account's DKIM key (stored encrypted; only its id is in the event) and answers the DNS record to publish. */
+  app.put(
+    '/:id/dkim',
+    {
+      bodyLimit: LIMITS.smallBodyBytes,
+      schema: { tags: ['accounts'], summary: 'Set the DKIM signing key', params: IdParam(AccountId), body: SetDkim, response: { 200: DkimView, ...errors } },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { state } = await readAccount(bus, id);
+      if (!state) throw notFound();
+      const selector = request.body.selector.toLowerCase();
+      const domain = request.body.domain.toLowerCase();
+      if (!/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/.test(selector)) throw new ValidationError('dkim_selector_invalid', 'selector: letters, digits, dots, _ and -');
+      const { dnsValue } = dkimKeyOf(request.body, state.fromAddress);
+      const secretId = newId('sec');
+      await withDatabase(() => putSecret(db, cipher, secretId, 'dkim_private_key', request.body.privateKey));
+      await executeAccountCommand(bus, { type: 'ChangeAccountSettings', accountId: id, changes: { dkim: { domain, selector, secretId } }, actor: request.principal }, clock());
+      request.log.info({ accountId: id, domain, selector }, 'DKIM key set');
+      return { accountId: id, domain, selector, dnsRecord: { name: `${selector}._domainkey.${domain}`, type: 'TXT' as const, value: dnsValue } };
+    },
+  );
+
+  app.delete(
+    '/:id/dkim',
+    { schema: { tags: ['accounts'], summary: 'Stop signing with DKIM', params: IdParam(AccountId), response: { 200: AccountView, ...errors } } },
+    async (request) => {
+      const { state } = await executeAccountCommand(bus, { type: 'ChangeAccountSettings', accountId: request.params.id, changes: { dkim: null }, actor: request.principal }, clock());
+      if (!state) throw notFound();
+      return toView(state, clock());
+    },
+  );
+
   /** A person's pause: the worker stops at once (its message in hand finishes); only a person resumes. */
   app.post(
     '/:id/pause',
@@ -188,6 +222,33 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     },
   );
 };
+
+/**
+ * The DKIM key: parsed here so that a bad key is a 400 now, not a failure at every send. The
+ * signing domain must be the From address's domain or a parent of it (DMARC alignment).
+ */
+function dkimKeyOf(body: { domain: string; selector: string; privateKey: string }, fromAddress: string): { dnsValue: string } {
+  let key: KeyObject;
+  try {
+    key = createPrivateKey(body.privateKey);
+  } catch {
+    throw new ValidationError('dkim_key_invalid', 'privateKey: not a PEM private key');
+  }
+  const type = key.asymmetricKeyType;
+  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+  if (!(type === 'ed25519' || (type === 'rsa' && bits >= 1024))) {
+    throw new ValidationError('dkim_key_invalid', 'privateKey: an RSA key of at least 1024 bits (2048 advised) or an Ed25519 key');
+  }
+  const fromDomain = (fromAddress.split('@')[1] ?? '').toLowerCase();
+  const domain = body.domain.toLowerCase();
+  if (fromDomain !== domain && !fromDomain.endsWith(`.${domain}`)) {
+    throw new ValidationError('dkim_domain_not_aligned', `domain: must be ${fromDomain} or a parent of it, so that DMARC aligns with the From address`);
+  }
+  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  // Ed25519 records carry the raw 32-byte key (RFC 8463), RSA ones the SubjectPublicKeyInfo.
+  const p = (type === 'ed25519' ? spki.subarray(spki.length - 32) : spki).toString('base64');
+  return { dnsValue: `v=DKIM1; k=${type === 'ed25519' ? 'ed25519' : 'rsa'}; p=${p}` };
+}
 
 function warmupOf(w: { days: number; startLimit: number; startedAt?: string | undefined }, now: Date): Warmup {
   return { days: w.days, startLimit: w.startLimit, startedAt: w.startedAt ? new Date(w.startedAt).toISOString() : now.toISOString() };

@@ -1,7 +1,8 @@
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { classifySmtpReply } from '@postbus/classify';
 import { isPostbusError, type AccountState } from '@postbus/contracts';
 import { getSecret, type ClaimedMessage, type Database, type Outcome, type SecretCipher } from '@postbus/db';
-import { composeCompliant, type TokenIssuer } from '@postbus/mail';
+import { composeCompliant, signDkim, type TokenIssuer } from '@postbus/mail';
 import type { Logger } from '@postbus/telemetry';
 import { SmtpSendError, SmtpSession } from '@postbus/transports';
 import { DEFAULT_RETRY_DELAYS_MS, outcomeOfFailure } from '../domain/outcome.js';
@@ -55,6 +56,7 @@ export interface ComplianceSettings {
  */
 export class AccountSmtp {
   private session: SmtpSession | undefined;
+  private readonly dkimKeys = new Map<string, KeyObject>();
   private sessionKey = '';
 
   constructor(private readonly deps: AccountSmtpDeps) {}
@@ -91,6 +93,17 @@ export class AccountSmtp {
     } catch (err) {
       this.deps.log.warn({ err, messageId: c.messageId }, 'message cannot be composed');
       return { outcome: { kind: 'failed', messageId: c.messageId, reason: isPostbusError(err) ? err.code : 'compose_failed' } };
+    }
+    const dkim = account.settings.dkim;
+    if (dkim) {
+      try {
+        composed = { ...composed, raw: signDkim(composed.raw, { domain: dkim.domain, selector: dkim.selector, privateKey: await this.dkimKey(dkim.secretId) }) };
+      } catch (err) {
+        // The account's key is at fault, not the message: hold it back and tell the leader.
+        this.deps.log.warn({ err: isPostbusError(err) ? err.code : 'dkim_failed', domain: dkim.domain }, 'message not signed');
+        const nextAttemptAt = new Date(this.deps.clock().getTime() + (this.deps.accountBackoffMs ?? 30_000));
+        return { outcome: { kind: 'retry', messageId: c.messageId, consumed: false, reason: 'dkim_failed', nextAttemptAt }, fault: { scope: 'account', reason: 'dkim_failed' } };
+      }
     }
     let cutoff: NodeJS.Timeout | undefined;
     try {
@@ -130,6 +143,17 @@ export class AccountSmtp {
     } finally {
       clearTimeout(cutoff);
     }
+  }
+
+  /** The DKIM key, decrypted and parsed once per secret (a new key is a new secret id). */
+  private async dkimKey(secretId: string): Promise<KeyObject> {
+    let key = this.dkimKeys.get(secretId);
+    if (!key) {
+      key = createPrivateKey(await getSecret(this.deps.db, this.deps.cipher, secretId));
+      this.dkimKeys.clear();
+      this.dkimKeys.set(secretId, key);
+    }
+    return key;
   }
 
   close(): void {
