@@ -115,4 +115,25 @@ describe('unsubscribe and tracking, end to end', () => {
     }, { timeoutMs: 10_000, message: 'tracking events missing' });
     expect(JSON.stringify(await tracking())).not.toMatch(/reader@receiver/i);
   }, 120_000);
+
+  it('tracking follows the message kind, the message’s choice and the platform-wide switch', async () => {
+    const bySubject = async (subject: string) => unQp((await w.sink.waitFor((t) => t.some((x) => x.raw.includes(subject)), 30_000)).find((x) => x.raw.includes(subject))!.raw.toString('latin1'));
+    const hasPixel = (b: string) => b.includes('/track/open/');
+    const hasTrackedLink = (b: string) => b.includes('/track/click/');
+
+    await send('t1@receiver.test', { subject: 'Receipt 1', kind: 'transactional' });
+    const receipt = await bySubject('Receipt 1');
+    expect([hasPixel(receipt), hasTrackedLink(receipt), /^List-Unsubscribe:/im.test(receipt)]).toEqual([false, false, false]);
+
+    await send('t2@receiver.test', { subject: 'News no clicks', tracking: { clicks: false } });
+    const noClicks = await bySubject('News no clicks');
+    expect([hasPixel(noClicks), hasTrackedLink(noClicks), /^List-Unsubscribe:/im.test(noClicks)]).toEqual([true, false, true]);
+
+    // The platform-wide switch (runtime settings, no restart) wins over the message.
+    expect((await w.admin.request('PATCH', '/v1/config', { trackOpens: false })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 1_000)); // the sender's KV watch
+    await send('t3@receiver.test', { subject: 'News no opens', tracking: { opens: true } });
+    const noOpens = await bySubject('News no opens');
+    expect([hasPixel(noOpens), hasTrackedLink(noOpens)]).toEqual([false, true]);
+  }, 120_000);
 });

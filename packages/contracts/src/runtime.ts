@@ -14,6 +14,9 @@ export const RuntimeSettings = Type.Object(
     maxWorkerRestartsPerHour: Type.Integer({ minimum: 1, maximum: 1_000 }),
     /** Accounts moved per placement pass to even out sender nodes (0: never move a working account). */
     rebalanceMovesPerPass: Type.Integer({ minimum: 0, maximum: 10_000 }),
+    /** Platform-wide switches: off means no message gets an open pixel, or tracked links. */
+    trackOpens: Type.Boolean(),
+    trackClicks: Type.Boolean(),
   },
   { additionalProperties: false },
 );
@@ -28,4 +31,6 @@ export const DEFAULT_RUNTIME_SETTINGS: RuntimeSettings = Object.freeze({
   backlogAlertThreshold: 10_000,
   maxWorkerRestartsPerHour: 3,
   rebalanceMovesPerPass: 5,
+  trackOpens: true,
+  trackClicks: true,
 });

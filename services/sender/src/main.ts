@@ -1,6 +1,6 @@
-import { AccountDirectory, connectBus, ensureBuckets, ensureStreams } from '@postbus/bus';
+import { AccountDirectory, RuntimeSettingsWatch, connectBus, ensureBuckets, ensureStreams } from '@postbus/bus';
 import { describeConfig, loadConfig } from '@postbus/config';
-import { bucketSpecs, streamSpecs } from '@postbus/contracts';
+import { DEFAULT_RUNTIME_SETTINGS, bucketSpecs, streamSpecs } from '@postbus/contracts';
 import { connectDatabase, migrate } from '@postbus/db';
 import { loadKeyring, loadTokenKeyring } from '@postbus/secrets';
 
@@ -19,6 +19,8 @@ const bus = await connectBus({ servers: config.natsServers, name: `postbus-sende
 const specOptions = { replicas: config.streamReplicas, logRetentionDays: config.logRetentionDays };
 await ensureStreams(bus, streamSpecs(ns, specOptions));
 await ensureBuckets(bus, bucketSpecs(ns, specOptions));
+// Runtime settings (KV `postbus_config`): the platform-wide tracking switches, among others.
+const runtime = await RuntimeSettingsWatch.start(bus, DEFAULT_RUNTIME_SETTINGS, log);
 const db = connectDatabase({ url: config.databaseUrl, applicationName: 'postbus-sender', poolSize: 20 });
 await migrate(db);
 const directory = await AccountDirectory.start(bus, log);
@@ -28,7 +30,12 @@ const node = buildSender({
   directory,
   cipher,
   log,
-  compliance: { tokens, trackingBase: config.tracking.publicUrl, feedbackSenderId: config.sender.feedbackSenderId },
+  compliance: {
+    tokens,
+    trackingBase: config.tracking.publicUrl,
+    feedbackSenderId: config.sender.feedbackSenderId,
+    tracking: () => ({ opens: runtime.get().trackOpens, clicks: runtime.get().trackClicks }),
+  },
   nodeId: config.sender.nodeId,
   capacity: config.sender.capacity,
   retryDelaysMs: config.orchestrator.retryDelaysMs,
@@ -45,6 +52,7 @@ onShutdown(log, [
   () => controller.abort(),
   () => node.stop(),
   () => directory.stop(),
+  () => runtime.stop(),
   () => health.close(),
   () => bus.close(),
   () => db.dispose(),

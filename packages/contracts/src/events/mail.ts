@@ -18,6 +18,8 @@ export const MessageContent = Type.Object(
     html: Type.Optional(Type.String({ maxLength: 512 * 1024 })),
     headers: Type.Optional(Type.Record(HeaderName, HeaderText(998), { maxProperties: 20 })),
     variables: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }), HeaderText(2000), { maxProperties: 100 })),
+    /** Open and click tracking for this message: bulk mail defaults to on, transactional to off (and the global switch wins). */
+    tracking: Type.Optional(Type.Object({ opens: Type.Optional(Type.Boolean()), clicks: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
   },
   { additionalProperties: false },
 );

@@ -18,6 +18,7 @@ export interface MessageRequest {
   readonly html?: string;
   readonly headers?: Readonly<Record<string, string>>;
   readonly variables?: Readonly<Record<string, string>>;
+  readonly tracking?: { readonly opens?: boolean; readonly clicks?: boolean };
   readonly kind?: MessageKind;
   readonly accountId?: string;
   readonly campaignId?: string;
@@ -135,6 +136,7 @@ function checkMessage(m: MessageRequest, accounts: AccountLookup, anyPostal: () 
     ...(html ? { html } : {}),
     ...(headers && Object.keys(headers).length > 0 ? { headers: canonicalHeaders(headers) } : {}),
     ...(variables && Object.keys(variables).length > 0 ? { variables: { ...variables } } : {}),
+    ...(m.tracking ? { tracking: { ...m.tracking } } : {}),
   };
   return { content };
 }

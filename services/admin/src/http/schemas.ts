@@ -24,6 +24,12 @@ export const MessageInput = Type.Object(
     variables: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z0-9_]{1,64}$' }), Type.String({ maxLength: 2000 }), { maxProperties: 100 }),
     ),
+    tracking: Type.Optional(
+      Type.Object(
+        { opens: Type.Optional(Type.Boolean()), clicks: Type.Optional(Type.Boolean()) },
+        { additionalProperties: false, description: 'Default: on for bulk mail, off for transactional; the platform-wide switch (runtime settings) wins' },
+      ),
+    ),
     kind: Type.Optional(
       // An enum rather than a union of literals: one clear validation message instead of three.
       Type.Unsafe<MessageKind>({ type: 'string', enum: ['bulk', 'transactional'], description: 'Default: bulk. Bulk mail needs a postal address on its account.' }),

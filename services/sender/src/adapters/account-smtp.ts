@@ -47,6 +47,8 @@ export interface ComplianceSettings {
   readonly trackingBase: string;
   /** The last Feedback-ID field: one stable id for this deployment. */
   readonly feedbackSenderId: string;
+  /** The platform-wide tracking switches, read at each message (runtime settings). */
+  readonly tracking?: () => { readonly opens: boolean; readonly clicks: boolean };
 }
 
 /**
@@ -72,8 +74,12 @@ export class AccountSmtp {
         c.kind === 'bulk'
           ? { mailType: 'bulk' as const, postalAddress: postalAddress ?? '' }
           : { mailType: 'transactional' as const, ...(postalAddress ? { postalAddress } : {}) };
+      // The message's choice (default: on for bulk, off for transactional), never above the platform's switch.
+      const global = this.deps.compliance.tracking?.() ?? { opens: true, clicks: true };
+      const wanted = { opens: c.content.tracking?.opens ?? c.kind === 'bulk', clicks: c.content.tracking?.clicks ?? c.kind === 'bulk' };
       composed = composeCompliant({
         ...kind,
+        tracking: { opens: global.opens && wanted.opens, clicks: global.clicks && wanted.clicks },
         accountId: account.id,
         ...(c.campaignId ? { campaignId: c.campaignId } : {}),
         trackingBase,
