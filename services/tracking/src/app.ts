@@ -1,6 +1,8 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { HitRecorder } from './adapters/hits.js';
+import { ClickOutbox } from './adapters/clicks.js';
+import { OpenRecorder } from './adapters/hits.js';
 import { LIMITS, type TrackingDeps } from './deps.js';
+import { RateLimiter } from './domain/rate-limit.js';
 import { errorHandler, registerSecurityHeaders, sendNotFound, sendPixel } from './http/responses.js';
 import { healthRoutes } from './routes/health.js';
 import { trackRoutes } from './routes/track.js';
@@ -14,8 +16,8 @@ function notRouted(request: FastifyRequest, reply: FastifyReply): FastifyReply {
 
 /**
  * The public tracking endpoints as a fastify instance that does not listen: main.ts listens,
- * tests inject. The instance owns the recorder of opens and clicks; closing the instance waits
- * for the hits still being published (so close it before the bus).
+ * tests inject. The instance owns the recorders of opens and clicks; closing the instance
+ * flushes the buffered opens and waits for what is being published (so close it before the bus).
  *
  * Logging: fastify's per-request lines are off — they carry the URL (the token), the client's
  * address and more. A debug line per request names the route pattern only; nothing here logs
@@ -23,10 +25,19 @@ function notRouted(request: FastifyRequest, reply: FastifyReply): FastifyReply {
  */
 export async function buildTracking(deps: TrackingDeps): Promise<FastifyInstance> {
   const clock = deps.clock ?? (() => new Date());
-  const hits = new HitRecorder(deps.bus, deps.log, {
-    publishTimeoutMs: deps.publishTimeoutMs ?? LIMITS.publishTimeoutMs,
-    maxPending: LIMITS.maxPendingHits,
+  const publishTimeoutMs = deps.publishTimeoutMs ?? LIMITS.publishTimeoutMs;
+  const opens = new OpenRecorder(deps.bus, deps.log, {
+    publishTimeoutMs,
+    flushIntervalMs: deps.openBatch?.flushIntervalMs ?? LIMITS.openFlushIntervalMs,
+    maxBatch: deps.openBatch?.maxBatch ?? LIMITS.openBatchSize,
+    maxPending: LIMITS.maxPendingOpens,
   });
+  const clicks = new ClickOutbox(deps.bus, deps.db, deps.log, {
+    publishTimeoutMs,
+    writeTimeoutMs: LIMITS.clickWriteTimeoutMs,
+    maxPending: LIMITS.maxPendingClicks,
+  });
+  const limiter = new RateLimiter({ ...LIMITS.rateLimit, ...deps.rateLimit });
 
   const app = Fastify({
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- not a no-op: it pins Fastify's logger generic, which buildTracking's return type needs
@@ -51,11 +62,11 @@ export async function buildTracking(deps: TrackingDeps): Promise<FastifyInstance
     request.log.debug({ method: request.method, route: request.routeOptions.url ?? '(none)', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'answered');
   });
   app.addHook('onClose', async () => {
-    await hits.close();
+    await Promise.all([opens.close(), clicks.close()]);
   });
 
   await app.register(healthRoutes, { deps });
-  await app.register(trackRoutes, { prefix: '/track', deps, hits, clock });
+  await app.register(trackRoutes, { prefix: '/track', deps, opens, clicks, limiter, clock });
   await app.register(unsubscribeRoutes, { prefix: '/unsubscribe', deps, clock });
   await app.ready();
   return app;

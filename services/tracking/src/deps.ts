@@ -2,6 +2,7 @@ import type { Bus } from '@postbus/bus';
 import type { Database } from '@postbus/db';
 import type { TokenKeyring } from '@postbus/secrets';
 import type { Logger } from '@postbus/telemetry';
+import type { RateLimitOptions } from './domain/rate-limit.js';
 
 /** Everything buildTracking needs, built by main.ts (or by a test) — the app reads no config itself. */
 export interface TrackingDeps {
@@ -13,6 +14,10 @@ export interface TrackingDeps {
   readonly clock?: () => Date;
   /** How long one publish may wait for JetStream's acknowledgement (default LIMITS.publishTimeoutMs). */
   readonly publishTimeoutMs?: number;
+  /** Per client IP on `/track/open/*` and `/track/click/*` (default LIMITS.rateLimit); unsubscribes are never limited. */
+  readonly rateLimit?: Partial<RateLimitOptions>;
+  /** How opens are batched (defaults LIMITS.openFlushIntervalMs, LIMITS.openBatchSize). */
+  readonly openBatch?: { readonly flushIntervalMs?: number; readonly maxBatch?: number };
 }
 
 /** Limits fixed by the service's contract. */
@@ -29,6 +34,16 @@ export const LIMITS = Object.freeze({
   unsubscribeBodyBytes: 64 * 1024,
   publishTimeoutMs: 3_000,
   retryAfterSeconds: 5,
-  /** Opens and clicks waiting for JetStream at once; above this, new ones are dropped (the hit is still answered). */
-  maxPendingHits: 2_000,
+  /** Opens buffered or waiting for JetStream at once; above this, new ones are dropped (the pixel is still answered). */
+  maxPendingOpens: 20_000,
+  /** Opens go out in batches: at most this long after the first one buffered… */
+  openFlushIntervalMs: 100,
+  /** …or as soon as this many are buffered. */
+  openBatchSize: 500,
+  /** Clicks being published in the background at once; above this they wait in the outbox for the reconciler. */
+  maxPendingClicks: 2_000,
+  /** Longest a redirect waits for its click's outbox row. */
+  clickWriteTimeoutMs: 2_000,
+  /** Per client IP on opens and clicks: 20 a second, bursts of 100; idle buckets are evicted. */
+  rateLimit: Object.freeze({ perSecond: 20, burst: 100, maxClients: 100_000 }),
 });

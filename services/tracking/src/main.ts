@@ -10,11 +10,11 @@ import { startReconciler } from './reconciler.js';
 
 /**
  * The composition root: the only place that reads configuration and builds clients.
- * Shutdown runs in reverse: stop taking requests (and finish publishing hits), stop the
- * reconciler, then NATS and Postgres.
+ * Shutdown (SIGTERM/SIGINT) runs in reverse: stop taking requests — app.close() flushes the
+ * buffered opens and waits for them and the clicks' publishes — stop the reconciler, then NATS
+ * and Postgres. Only a crash loses opens (at most one flush interval, see adapters/hits.ts).
  */
 const RECONCILE_INTERVAL_MS = 30_000;
-
 
 const config = loadConfig();
 const log = createLogger({ service: 'tracking', level: config.logLevel });

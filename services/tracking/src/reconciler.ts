@@ -28,8 +28,8 @@ export interface ReconcileResult {
 }
 
 /**
- * One pass: appends the events of suppression rows whose publish was not acknowledged (the
- * outbox, see adapters/outbox.ts), oldest first, batch by batch. Rows are locked while their
+ * One pass: appends the events of suppression rows and clicks whose publish was not
+ * acknowledged (the outbox, see adapters/outbox.ts), oldest first, batch by batch. Rows are locked while their
  * batch publishes (FOR UPDATE SKIP LOCKED), so replicas reconciling at once share the work;
  * a row is deleted only once JetStream acknowledged its event. Stops at the first batch with
  * a failure: NATS is away, and the next pass will try again.
@@ -49,7 +49,7 @@ export async function reconcileOnce(deps: ReconcileDeps, opts: ReconcileOptions 
       for (const p of pending) {
         if (p.event) continue;
         skip.add(p.id);
-        deps.log.error({ eventId: p.id }, 'outbox row does not decode to an unsubscribe event; left in place');
+        deps.log.error({ eventId: p.id }, 'outbox row does not decode to an outbox event; left in place');
       }
       const outcome = await publishOutboxed(deps.bus, readable, timeoutMs);
       await removeFromOutbox(tx, outcome.published);
@@ -64,7 +64,7 @@ export async function reconcileOnce(deps: ReconcileDeps, opts: ReconcileOptions 
     }
     if (batch.size < batchSize) break;
   }
-  if (published > 0) deps.log.info({ published }, 'reconciler appended missing suppression events');
+  if (published > 0) deps.log.info({ published }, 'reconciler appended missing outbox events');
   return { published, failed, unreadable };
 }
 

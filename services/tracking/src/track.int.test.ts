@@ -4,7 +4,8 @@ import { createLogger } from '@postbus/telemetry';
 import { sharedNatsUrl, testNamespace } from '@postbus/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PIXEL } from './index.js';
+import { sql } from '@postbus/db';
+import { PIXEL, reconcileOnce } from './index.js';
 import { ids, recipient, startHarness, testTokenKeyring, type Harness } from '../test/harness.js';
 
 let h: Harness;
@@ -71,11 +72,14 @@ describe('GET /track/open/:token', () => {
   it('a valid open token records EmailOpened after the answer, classified by User-Agent; invalid ones record nothing', async () => {
     const human = ids();
     const proxied = ids();
-    const before = (await h.events('TRACKING')).length;
+    const tampered = ids();
     await h.app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', human)}`, headers: { 'user-agent': BROWSER } });
     await h.app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', proxied)}`, headers: { 'user-agent': GMAIL_PROXY } });
-    await h.app.inject({ method: 'GET', url: `/track/open/${tamper(h.tokens.issue('open', ids()))}` });
-    await expect.poll(async () => (await h.events('TRACKING')).length).toBe(before + 2);
+    await h.app.inject({ method: 'GET', url: `/track/open/${tamper(h.tokens.issue('open', tampered))}` });
+    // Opens go out in batches (every ~100 ms): wait for the two, then a flush longer for a stray third.
+    await expect.poll(async () => (await trackingEvents('EmailOpened', human.messageId)).length + (await trackingEvents('EmailOpened', proxied.messageId)).length).toBe(2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await trackingEvents('EmailOpened', tampered.messageId)).toEqual([]);
 
     const [opened] = await trackingEvents<EmailOpened>('EmailOpened', human.messageId);
     expect(opened!.subject).toBe(h.env.bus.subjects.tracking(human.accountId, 'opened'));
@@ -118,6 +122,8 @@ describe('GET /track/click/:token', () => {
     const [clicked] = await trackingEvents<LinkClicked>('LinkClicked', ref.messageId);
     expect(clicked!.subject).toBe(h.env.bus.subjects.tracking(ref.accountId, 'clicked'));
     expect(clicked!.event).toMatchObject({ accountId: ref.accountId, messageId: ref.messageId, data: { url, source: 'scanner' } });
+    // Published in the background, then its outbox row deleted.
+    await expect.poll(async () => (await h.env.db.query(sql`SELECT 1 FROM tracking_outbox WHERE event_id = ${clicked!.event.id}`)).length).toBe(0);
   });
 
   it('a tampered, unknown-key or wrong-kind token is a plain 404 page: no redirect, no detail, nothing recorded', async () => {
@@ -150,15 +156,46 @@ describe('GET /track/click/:token', () => {
     try {
       const app = await h.variant({ bus: bare, publishTimeoutMs: 500 });
       const url = 'https://example.com/still-works';
-      const res = await app.inject({ method: 'GET', url: `/track/click/${h.tokens.issue('click', { ...ids(), url })}` });
+      const ref = ids();
+      const res = await app.inject({ method: 'GET', url: `/track/click/${h.tokens.issue('click', { ...ref, url })}` });
       expect(res.statusCode).toBe(302);
       expect(res.headers.location).toBe(url);
       const pixel = await app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', ids())}` });
       expect(pixel.rawPayload.equals(PIXEL)).toBe(true);
       await app.close();
+
+      // The click was durable before the redirect: its row waits in the outbox, and the reconciler appends it.
+      const rows = await h.env.db.query(sql`SELECT event_id FROM tracking_outbox WHERE event_id LIKE ${`${ref.messageId}.clicked.%`}`);
+      expect(rows).toHaveLength(1);
+      expect(await trackingEvents('LinkClicked', ref.messageId)).toEqual([]);
+      const result = await reconcileOnce({ bus: h.env.bus, db: h.env.db, log: h.deps.log }, { minAgeMs: 0 });
+      expect(result).toMatchObject({ failed: 0, unreadable: 0 });
+      const [clicked] = await trackingEvents<LinkClicked>('LinkClicked', ref.messageId);
+      expect(clicked!.event).toMatchObject({ id: rows[0]!.event_id, data: { url } });
+      expect(clicked!.subject).toBe(h.env.bus.subjects.tracking(ref.accountId, 'clicked'));
+      expect(await h.env.db.query(sql`SELECT event_id FROM tracking_outbox WHERE event_id = ${rows[0]!.event_id}`)).toEqual([]);
     } finally {
       await bare.close();
     }
+  });
+});
+
+describe('opens in batches', () => {
+  it('closing the app (SIGTERM) flushes the opens still buffered', async () => {
+    const app = await h.variant({ openBatch: { flushIntervalMs: 60_000, maxBatch: 10_000 } });
+    const refs = Array.from({ length: 20 }, () => ids());
+    for (const ref of refs) await app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', ref)}`, headers: { 'user-agent': BROWSER } });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await trackingEvents('EmailOpened', refs[0]!.messageId)).toEqual([]);
+    await app.close();
+    for (const ref of refs) expect(await trackingEvents('EmailOpened', ref.messageId)).toHaveLength(1);
+  });
+
+  it('a full batch goes out at once, without waiting for the interval', async () => {
+    const app = await h.variant({ openBatch: { flushIntervalMs: 60_000, maxBatch: 5 } });
+    const refs = Array.from({ length: 5 }, () => ids());
+    for (const ref of refs) await app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', ref)}`, headers: { 'user-agent': BROWSER } });
+    await expect.poll(async () => (await Promise.all(refs.map((r) => trackingEvents('EmailOpened', r.messageId)))).flat().length).toBe(5);
   });
 });
 

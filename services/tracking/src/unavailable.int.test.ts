@@ -1,6 +1,7 @@
 import { connectBus, type Bus } from '@postbus/bus';
 import { addressHash } from '@postbus/contracts';
 import { connectDatabase, migrate, sql, type Database } from '@postbus/db';
+import { createLogger } from '@postbus/telemetry';
 import { sharedNatsUrl, startPostgresServer, testNamespace, type PostgresServer } from '@postbus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PIXEL, ensureOutbox, outboxSize, reconcileOnce, startReconciler } from './index.js';
@@ -105,7 +106,9 @@ describe('Postgres is down', () => {
   });
 
   it('503 with Retry-After and nothing recorded; opens and clicks still answered; the retry after it is back succeeds', async () => {
-    const app = await h.variant({ db });
+    const lines: string[] = [];
+    const log = createLogger({ service: 'tracking', level: 'info', destination: { write: (line: string) => void lines.push(line) } });
+    const app = await h.variant({ db, log });
     const address = recipient();
     const ref = ids();
     const token = h.tokens.issue('unsub', { ...ref, address });
@@ -119,8 +122,16 @@ describe('Postgres is down', () => {
     expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(503);
     const pixel = await app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', ref)}` });
     expect(pixel.rawPayload.equals(PIXEL)).toBe(true);
-    const click = await app.inject({ method: 'GET', url: `/track/click/${h.tokens.issue('click', { ...ref, url: 'https://example.com/x' })}` });
+    const clickToken = h.tokens.issue('click', { ...ref, url: 'https://example.com/lost-click' });
+    const click = await app.inject({ method: 'GET', url: `/track/click/${clickToken}` });
+    // The trade-off: the person still reaches the URL, the click (not durable) is lost and said so.
     expect(click.statusCode).toBe(302);
+    expect(click.headers.location).toBe('https://example.com/lost-click');
+    const lost = lines.map((l) => JSON.parse(l) as { level: unknown; msg: string; code?: string }).filter((l) => l.msg.startsWith('click lost'));
+    expect(lost).toHaveLength(1);
+    expect(lost[0]).toMatchObject({ level: 40, code: 'database_unavailable' });
+    expect(lines.join('')).not.toContain('lost-click');
+    expect(lines.join('')).not.toContain(clickToken);
     expect(await eventsFor(address)).toEqual({ suppressed: [], unsubscribed: [] });
 
     await pg.start();

@@ -1,61 +1,93 @@
 import { publishEvent, sleep, type Bus } from '@postbus/bus';
-import { isPostbusError, type EmailOpened, type LinkClicked } from '@postbus/contracts';
+import { isPostbusError, type EmailOpened } from '@postbus/contracts';
 import type { Logger } from '@postbus/telemetry';
 
 export interface Hit {
   readonly subject: string;
-  readonly event: EmailOpened | LinkClicked;
+  readonly event: EmailOpened;
 }
 
-export interface HitRecorderOptions {
+export interface OpenRecorderOptions {
   readonly publishTimeoutMs: number;
-  /** Publishes in flight at most; a hit beyond this is dropped (and counted), never queued without bound. */
+  /** A batch goes out this long after its first open at the latest. */
+  readonly flushIntervalMs: number;
+  /** …or as soon as it holds this many. */
+  readonly maxBatch: number;
+  /** Opens buffered and being published at most; one beyond is dropped (and counted), never queued without bound. */
   readonly maxPending: number;
-  /** Waits before the second and later attempts. */
+  /** Waits before the second and later attempts of one publish. */
   readonly retryDelaysMs?: readonly number[];
 }
 
 /**
- * Opens and clicks are recorded after their answer has gone: the pixel and the redirect never
- * wait for JetStream. A failed publish is retried a few times with the same event (the same
- * id, so a publish that did land is dropped as a duplicate); a hit that still fails is lost
- * and logged — engagement is measured, not owed, unlike an unsubscribe, which has an outbox.
+ * Opens are recorded after their pixel has gone, in batches: buffered, then published together
+ * (concurrently, each acknowledged) every `flushIntervalMs` or at `maxBatch`, so a request never
+ * waits for JetStream and the bus sees pipelined publishes instead of one round trip per open.
+ * A failed publish is retried a few times with the same event (the same id, so one that did
+ * land is dropped as a duplicate); one that still fails is lost and logged — engagement is
+ * measured, not owed (clicks, unlike opens, go through the outbox).
+ *
+ * What a crash (kill -9, OOM) can lose: the opens buffered since the last flush — at most one
+ * flush interval (~100 ms) of opens — plus those of a flush not yet acknowledged. A SIGTERM
+ * loses none: close() (called by app.close() in main.ts's shutdown) flushes and waits.
  */
-export class HitRecorder {
+export class OpenRecorder {
   readonly #bus: Bus;
   readonly #log: Logger;
-  readonly #opts: Required<HitRecorderOptions>;
-  readonly #pending = new Set<Promise<void>>();
+  readonly #opts: Required<OpenRecorderOptions>;
+  readonly #flushes = new Set<Promise<void>>();
   readonly #closing = new AbortController();
+  #buffer: Hit[] = [];
+  #timer: NodeJS.Timeout | undefined;
+  #inFlight = 0;
   #dropped = 0;
   #failed = 0;
 
-  constructor(bus: Bus, log: Logger, opts: HitRecorderOptions) {
+  constructor(bus: Bus, log: Logger, opts: OpenRecorderOptions) {
     this.#bus = bus;
     this.#log = log;
     this.#opts = { retryDelaysMs: [250, 1_000], ...opts };
   }
 
+  /** Opens buffered or being published. */
   get pending(): number {
-    return this.#pending.size;
+    return this.#buffer.length + this.#inFlight;
   }
 
-  /** Hits not recorded since start: dropped for load, or failed every attempt. */
+  /** Opens not recorded since start: dropped for load, or failed every attempt. */
   get lost(): { dropped: number; failed: number } {
     return { dropped: this.#dropped, failed: this.#failed };
   }
 
   record(hit: Hit): void {
-    if (this.#closing.signal.aborted || this.#pending.size >= this.#opts.maxPending) {
+    if (this.#closing.signal.aborted || this.pending >= this.#opts.maxPending) {
       this.#dropped++;
       // One line per hundred, so a stalled log does not also flood the service's own log.
-      if (this.#dropped % 100 === 1) this.#log.warn({ dropped: this.#dropped, pending: this.#pending.size }, 'tracking hits dropped: too many publishes pending');
+      if (this.#dropped % 100 === 1) this.#log.warn({ dropped: this.#dropped, pending: this.pending }, 'opens dropped: too many publishes pending');
       return;
     }
-    const done: Promise<void> = this.#publish(hit).finally(() => this.#pending.delete(done));
-    this.#pending.add(done);
+    this.#buffer.push(hit);
+    if (this.#buffer.length >= this.#opts.maxBatch) this.#flush();
+    else this.#timer ??= setTimeout(() => this.#flush(), this.#opts.flushIntervalMs);
   }
 
+  #flush(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const batch = this.#buffer;
+    if (batch.length === 0) return;
+    this.#buffer = [];
+    this.#inFlight += batch.length;
+    const done: Promise<void> = Promise.all(batch.map((hit) => this.#publish(hit))).then(
+      () => {
+        this.#inFlight -= batch.length;
+        this.#flushes.delete(done);
+      },
+    );
+    this.#flushes.add(done);
+  }
+
+  /** Never rejects. */
   async #publish(hit: Hit): Promise<void> {
     const delays = this.#opts.retryDelaysMs;
     for (let attempt = 0; ; attempt++) {
@@ -66,7 +98,9 @@ export class HitRecorder {
         const delay = delays[attempt];
         if (delay === undefined || this.#closing.signal.aborted) {
           this.#failed++;
-          this.#log.warn({ type: hit.event.type, code: isPostbusError(err) ? err.code : 'publish_failed', attempts: attempt + 1 }, 'tracking hit not recorded');
+          if (this.#failed % 100 === 1) {
+            this.#log.warn({ type: hit.event.type, code: isPostbusError(err) ? err.code : 'publish_failed', attempts: attempt + 1, failed: this.#failed }, 'open not recorded');
+          }
           return;
         }
         await sleep(delay, this.#closing.signal);
@@ -74,9 +108,10 @@ export class HitRecorder {
     }
   }
 
-  /** Stops taking hits and waits for those in flight (their retries are cut short). */
+  /** Stops taking opens, flushes the buffer and waits for every flush (their retries are cut short). */
   async close(): Promise<void> {
     this.#closing.abort();
-    await Promise.allSettled([...this.#pending]);
+    this.#flush();
+    await Promise.allSettled([...this.#flushes]);
   }
 }

@@ -6,6 +6,7 @@ import {
   isPostbusError,
   suppressionShard,
   type AddressSuppressed,
+  type LinkClicked,
   type Unsubscribed,
 } from '@postbus/contracts';
 import { addSuppression, sql, type Database, type Queryable } from '@postbus/db';
@@ -23,8 +24,11 @@ import type { SuppressionRowRef } from '../domain/events.js';
  *
  * Only rows this service writes are covered: other writers of the suppression list (a bounce
  * processor, an admin action) publish their own events.
+ *
+ * Clicks go through the same table (one row, no suppression): a click is durable before its
+ * redirect, then published and deleted in the background, the reconciler covering failures.
  */
-export type OutboxEvent = AddressSuppressed | Unsubscribed;
+export type OutboxEvent = AddressSuppressed | Unsubscribed | LinkClicked;
 
 // Its own key: 7_240_100–7_240_109 are the orchestrator's and the projections'.
 const SCHEMA_LOCK = 7_240_120;
@@ -66,6 +70,11 @@ export async function writeUnsubscribe(db: Database, address: string, eventsFor:
   });
 }
 
+/** Writes events into the outbox on their own (a click: nothing else to commit with it). */
+export async function writeOutboxed(db: Queryable, events: readonly OutboxEvent[]): Promise<void> {
+  for (const event of events) await enqueue(db, event);
+}
+
 async function enqueue(tx: Queryable, event: OutboxEvent): Promise<void> {
   await tx.query(sql`INSERT INTO tracking_outbox (event_id, event) VALUES (${event.id}, ${JSON.stringify(event)}) ON CONFLICT (event_id) DO NOTHING`);
 }
@@ -76,6 +85,8 @@ export function subjectOf(bus: Bus, event: OutboxEvent): string {
       return bus.subjects.suppression(suppressionShard(event.data.addressHash));
     case 'Unsubscribed':
       return bus.subjects.tracking(event.accountId!, TRACKING_SUBJECT_TOKEN.Unsubscribed);
+    case 'LinkClicked':
+      return bus.subjects.tracking(event.accountId!, TRACKING_SUBJECT_TOKEN.LinkClicked);
     default: {
       const never: never = event;
       throw new Error(`no subject for ${(never as { type: string }).type}`);
@@ -126,7 +137,7 @@ export async function lockPending(tx: Queryable, minAgeMs: number, limit: number
 function decodeOutboxed(text: string): OutboxEvent | undefined {
   try {
     const event = decodeEvent(text);
-    return event.type === 'AddressSuppressed' || event.type === 'Unsubscribed' ? event : undefined;
+    return event.type === 'AddressSuppressed' || event.type === 'Unsubscribed' || event.type === 'LinkClicked' ? event : undefined;
   } catch {
     return undefined;
   }

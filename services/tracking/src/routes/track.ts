@@ -1,22 +1,31 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { TRACKING_SUBJECT_TOKEN } from '@postbus/contracts';
-import type { HitRecorder, Hit } from '../adapters/hits.js';
+import { performance } from 'node:perf_hooks';
+import { TRACKING_SUBJECT_TOKEN, type LinkClicked } from '@postbus/contracts';
+import type { ClickOutbox } from '../adapters/clicks.js';
+import type { Hit, OpenRecorder } from '../adapters/hits.js';
 import type { TrackingDeps } from '../deps.js';
 import { clickedEvent, messageRef, openedEvent } from '../domain/events.js';
+import { errorPage } from '../domain/pages.js';
+import type { RateLimiter } from '../domain/rate-limit.js';
 import { classifySource } from '../domain/user-agent.js';
-import { sendNotFound, sendPixel } from '../http/responses.js';
+import { sendNotFound, sendPage, sendPixel } from '../http/responses.js';
 import { TokenParams, openToken } from '../http/token-param.js';
 
 export interface TrackRoutesOptions {
   readonly deps: TrackingDeps;
-  readonly hits: HitRecorder;
+  readonly opens: OpenRecorder;
+  readonly clicks: ClickOutbox;
+  /** Per client IP; this plugin's routes only (the unsubscribe plugin has none). */
+  readonly limiter: RateLimiter;
   readonly clock: () => Date;
 }
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** An open or click to record once the answer has gone. */
+    /** An open to record once the answer has gone. */
     trackingHit: Hit | null;
+    /** A click already in the outbox, to publish once the answer has gone. */
+    trackingClick: LinkClicked | null;
   }
 }
 
@@ -24,16 +33,29 @@ declare module 'fastify' {
 const REDIRECTABLE = /^https?:\/\/[\x21-\x7e]+$/i;
 
 /**
- * Opens and clicks. Both answer at once and record afterwards (onResponse), so neither the
- * pixel nor the redirect ever waits for JetStream or fails because of it. HEAD requests
- * (fastify answers them with the GET handler) are answered alike and record nothing: a
- * person's mail client or browser sends GET.
+ * Opens and clicks. Neither the pixel nor the redirect waits for JetStream or fails because
+ * of it: an open is buffered after the answer and published in a batch (adapters/hits.ts); a
+ * click is written into the outbox before its redirect and published after it
+ * (adapters/clicks.ts). HEAD requests (fastify answers them with the GET handler) are answered
+ * alike and record nothing: a person's mail client or browser sends GET.
+ *
+ * Each client IP is rate limited (a token bucket); over the limit the answer is 429 with
+ * Retry-After and nothing is recorded. The IP is the socket's (trustProxy is off) and is never
+ * logged.
  */
-export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async (app, { deps, hits, clock }) => {
+export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async (app, { deps, opens, clicks, limiter, clock }) => {
   const { bus, tokens } = deps;
   app.decorateRequest('trackingHit', null);
+  app.decorateRequest('trackingClick', null);
+  app.addHook('onRequest', async (request, reply) => {
+    const admission = limiter.take(request.ip, performance.now());
+    if (admission.ok) return;
+    reply.header('retry-after', String(admission.retryAfterSeconds));
+    return sendPage(reply, 429, errorPage(429));
+  });
   app.addHook('onResponse', async (request) => {
-    if (request.trackingHit) hits.record(request.trackingHit);
+    if (request.trackingHit) opens.record(request.trackingHit);
+    if (request.trackingClick) clicks.publish(request.trackingClick);
   });
 
   app.get(
@@ -61,7 +83,8 @@ export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async 
       const ref = messageRef(opened.payload);
       if (ref && request.method === 'GET') {
         const event = clickedEvent(ref, url, classifySource(request.headers['user-agent']), clock());
-        request.trackingHit = { subject: bus.subjects.tracking(ref.accountId, TRACKING_SUBJECT_TOKEN.LinkClicked), event };
+        // Durable before the redirect; when the outbox is away the person is redirected all the same.
+        if (await clicks.write(event)) request.trackingClick = event;
       }
       return reply.code(302).header('location', url).header('cache-control', 'no-store, private').send();
     },
