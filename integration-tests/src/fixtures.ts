@@ -109,6 +109,12 @@ export const OPEN_STATES = ['waiting', 'assigned', 'claimed', 'sending', 'retry_
 
 /** Waits until the ledger holds `total` messages and none of them is still open. */
 export async function waitUntilSettled(w: World, total: number, timeoutMs: number, message = 'messages did not all reach an outcome'): Promise<void> {
+  // On failure, say where things stand: the ledger, and what the services last logged.
+  const explain = async (err: unknown): Promise<never> => {
+    const states = await ledgerStates(w.db).catch(() => ({}));
+    const logs = ['orchestrator', 'sender'].map((n) => `--- ${n}\n${w.platform.logs(n).slice(-3000)}`).join('\n');
+    throw new Error(`${(err as Error).message}\nledger: ${JSON.stringify(states)}\n${logs}`);
+  };
   await waitFor(
     async () => {
       // Postgres may be away for a while in some tests: not settled yet.
@@ -116,5 +122,5 @@ export async function waitUntilSettled(w: World, total: number, timeoutMs: numbe
       return OPEN_STATES.every((o) => !s[o]) && Object.values(s).reduce((a, b) => a + b, 0) === total;
     },
     { timeoutMs, intervalMs: 250, message },
-  );
+  ).catch(explain);
 }

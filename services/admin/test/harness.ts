@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { AccountDirectory, connectBus, deleteStreams, ensureStreams, type Bus } from '@postbus/bus';
-import { streamName, streamSpecs, type Namespace, type StreamBase } from '@postbus/contracts';
+import { AccountDirectory, connectBus, deleteNamespace, ensureStreams, type Bus } from '@postbus/bus';
+import { bucketSpecs, streamName, streamSpecs, type Namespace, type StreamBase } from '@postbus/contracts';
 import { connectDatabase, migrate, type Database } from '@postbus/db';
 import { Keyring, generateMasterKey, parseMasterKeys } from '@postbus/secrets';
 import { silentLogger } from '@postbus/telemetry';
@@ -102,7 +102,8 @@ export async function startHarness(overrides: Partial<AdminDeps> = {}): Promise<
       for (const v of variants) await v.close();
       await app.close();
       await directory.stop();
-      await deleteStreams(bus, specs);
+      // Buckets too: routes such as /v1/nodes and /v1/config open them.
+      await deleteNamespace(bus, specs, bucketSpecs(bus.ns));
       await bus.close();
       await db.dispose();
       await testDb.drop();

@@ -139,9 +139,8 @@ export class AccountWorker {
       throw err;
     }
     // A fresh consumer for each run: whatever a previous worker (a dead node, an older
-    // epoch) was handed and never acknowledged comes to this one at once. Its ack_wait covers
-    // a batch at the account's pace, and at most two batches are out at a time, so a worker
-    // never sits on work it will not reach before the server hands it out again.
+    // epoch) was handed and never acknowledged comes to this one at once. At most two batches
+    // are out at a time, so a worker never sits on work it will not reach for a long while.
     const { batchSize, sendDelayMs } = this.account.settings;
     // An account's first worker ever, with nothing left behind, has no consumer to hand back.
     const fresh = this.epoch === 1 && !this.restarted && start.reset.length + start.uncertain.length + start.quarantined.length === 0;
@@ -149,7 +148,10 @@ export class AccountWorker {
       stream,
       name: consumer,
       filterSubject: bus.subjects.dispatch(this.accountId),
-      ackWaitMs: Math.max(WORK_ACK_WAIT_MS, 2 * batchSize * (sendDelayMs + 10_000)),
+      // Two batches at the account's pace, plus 30 s for the sends themselves. Short enough that
+      // acknowledgements lost to a NATS restart (up to max_ack_pending of them) stall the account
+      // for seconds, not minutes; a slow send past it only gets a redelivered copy skipped.
+      ackWaitMs: Math.max(WORK_ACK_WAIT_MS / 2, 2 * batchSize * sendDelayMs + 30_000),
       maxAckPending: Math.max(10, batchSize * 2),
     }, { fresh }));
     this.ready = true;
