@@ -3,14 +3,13 @@
 // 1,000 of them sending at once (1 message a second each, 60 s) into an SMTP sink: achieved
 // rate and limit violations. A nats-server of its own (its RSS and its consumers are the
 // account workers' alone). Prints figures and ends with `RESULT {json}`. Nothing is asserted.
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { connectBus, ensureBuckets, ensureStreams, executeAccountCommand, liveNodes, openNodesBucket } from '@postbus/bus';
 import { bucketName, bucketSpecs, newId, streamSpecs, type SendingSettings } from '@postbus/contracts';
 import { connectDatabase, migrate, putSecret, sql } from '@postbus/db';
 import { loadKeyring } from '@postbus/secrets';
 import { AdminClient, Platform, createTestDatabase, startNatsServer, startSmtpSink, testNamespace } from '@postbus/testing';
-import { cpuSeconds, peakRssMiB } from './proc.js';
+import { cpuSeconds, peakRssMiB, rssMiB } from './proc.js';
 
 const ACCOUNTS = Number(process.env.BENCH_ACCOUNTS ?? 10_000);
 const SENDING = Number(process.env.BENCH_SENDING ?? 1_000);
@@ -19,15 +18,6 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 60);
 const LIMIT = Number(process.env.BENCH_LIMIT ?? 50);
 const IDLE_SECONDS = Number(process.env.BENCH_IDLE_SECONDS ?? 20);
 const log = (...a: unknown[]) => console.error(...a);
-/** Resident set size now, in MiB. */
-function rssMiB(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Math.round(Number(m[1]) / 1024) : 0;
-  } catch {
-    return 0;
-  }
-}
 
 async function main(): Promise<void> {
   const nats = await startNatsServer();
@@ -113,7 +103,7 @@ async function main(): Promise<void> {
         orchestrator: Number((((cpuSeconds(orchestratorPid) - cpu0.orchestrator) / idleSeconds) * 100).toFixed(1)),
       },
       leaseKvWritesPerSec: Number(((seq1 - seq0) / idleSeconds).toFixed(2)),
-      rssMiB: { sender: rssMiB(senderPid), natsServer: rssMiB(nats.pid!) },
+      rssMiB: { sender: Math.round(rssMiB(senderPid)), natsServer: Math.round(rssMiB(nats.pid!)) },
     };
     log(`idle: ${JSON.stringify(idle)}`);
 

@@ -124,8 +124,9 @@ function errText(err: unknown): string {
   return err instanceof Error ? err.message : 'unknown error';
 }
 
-function isWrongRevision(err: unknown): boolean {
-  return /wrong last sequence|key exists/i.test(String((err as Error)?.message ?? err));
+/** A KV create or update refused because the key is not at the revision given (another writer came first). */
+export function isWrongRevision(err: unknown): boolean {
+  return /wrong last sequence|key exists/i.test(err instanceof Error ? err.message : '');
 }
 
 /**

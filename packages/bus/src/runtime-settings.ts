@@ -1,6 +1,7 @@
 import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { PostbusError, RUNTIME_SETTINGS_KEY, RuntimeSettingsPatch, bucketName, checker, type RuntimeSettings } from '@postbus/contracts';
 import type { Bus } from './connection.js';
+import { isWrongRevision } from './lease.js';
 
 const isPatch = checker(RuntimeSettingsPatch);
 
@@ -105,7 +106,7 @@ export async function updateRuntimeSettings(bus: Bus, patch: RuntimeSettingsPatc
     const rev = revision === 0 ? await kv.create(RUNTIME_SETTINGS_KEY, body) : await kv.update(RUNTIME_SETTINGS_KEY, body, revision);
     return { stored: next, revision: rev };
   } catch (err) {
-    if (/wrong last sequence|key exists/i.test(err instanceof Error ? err.message : '')) {
+    if (isWrongRevision(err)) {
       throw new PostbusError('concurrent_change', 'the runtime settings changed meanwhile; read them again', { status: 409, retryable: true });
     }
     throw err;

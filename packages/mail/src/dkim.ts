@@ -1,4 +1,4 @@
-import { createHash, createPrivateKey, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
 import { PostbusError, ValidationError } from '@postbus/contracts';
 import { assertHeaderValue } from './headers.js';
 
@@ -188,6 +188,18 @@ function dnsName(field: 'domain' | 'selector', value: string, pattern: RegExp): 
  * A key that cannot sign is the domain's configuration, not this message's fault: scoped to
  * the account so it is fixed once rather than failing each message in turn.
  */
+/**
+ * The TXT record receivers verify with (`{selector}._domainkey.{domain}`), from the private key,
+ * which is checked as signing checks it (`dkim_key_invalid` otherwise). Ed25519 records carry
+ * the raw 32-byte key (RFC 8463), RSA ones the SubjectPublicKeyInfo.
+ */
+export function dkimDnsRecordValue(privateKey: string | KeyObject): string {
+  const { key, algorithm } = dkimKey(privateKey);
+  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  const ed = algorithm === 'ed25519-sha256';
+  return `v=DKIM1; k=${ed ? 'ed25519' : 'rsa'}; p=${(ed ? spki.subarray(spki.length - 32) : spki).toString('base64')}`;
+}
+
 function dkimKeyError(problem: string): PostbusError {
   return new PostbusError('dkim_key_invalid', `DKIM private key: ${problem}`, { scope: 'account', status: 422 });
 }

@@ -19,4 +19,4 @@ export {
   type TrackingTokenPayloads,
 } from './compliance.js';
 export { rewriteHtmlLinks, rewriteTextLinks, decodeHtmlEntities, type LinkRewriter } from './links.js';
-export { signDkim, type DkimOptions } from './dkim.js';
+export { signDkim, dkimDnsRecordValue, type DkimOptions } from './dkim.js';

@@ -1,4 +1,3 @@
-import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { executeAccountCommand, publishEvent, type Bus } from '@postbus/bus';
@@ -9,6 +8,7 @@ import {
   decideAccount,
   effectiveDailyLimit,
   evolveAccount,
+  isPostbusError,
   newId,
   parseAddress,
   type AccountEvent,
@@ -17,6 +17,7 @@ import {
   type Warmup,
 } from '@postbus/contracts';
 import { putSecret, withDatabase } from '@postbus/db';
+import { dkimDnsRecordValue } from '@postbus/mail';
 import { readAccount } from '../adapters/log.js';
 import { LIMITS, type AdminDeps } from '../deps.js';
 import { Problem } from '../http/problem.js';
@@ -162,15 +163,20 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     },
     async (request) => {
       const { id } = request.params;
-      const { state } = await readAccount(bus, id);
+      const { state, lastSeq } = await readAccount(bus, id);
       if (!state) throw notFound();
       const selector = request.body.selector.toLowerCase();
       const domain = request.body.domain.toLowerCase();
       if (!/^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$/.test(selector)) throw new ValidationError('dkim_selector_invalid', 'selector: letters, digits, dots, _ and -');
-      const { dnsValue } = dkimKeyOf(request.body, state.fromAddress);
+      const dnsValue = dkimRecordOf(request.body, state.fromAddress);
       const secretId = newId('sec');
       await withDatabase(() => putSecret(db, cipher, secretId, 'dkim_private_key', request.body.privateKey));
-      await executeAccountCommand(bus, { type: 'ChangeAccountSettings', accountId: id, changes: { dkim: { domain, selector, secretId } }, actor: request.principal }, clock());
+      // The state just read decides and fences the append (as PATCH does): one read, not two.
+      const events = decideAccount({ type: 'ChangeAccountSettings', accountId: id, changes: { dkim: { domain, selector, secretId } }, actor: request.principal }, state, {
+        eventId: newId('evt'),
+        now: clock().toISOString(),
+      });
+      await appendAll(bus, id, events, lastSeq);
       request.log.info({ accountId: id, domain, selector }, 'DKIM key set');
       return { accountId: id, domain, selector, dnsRecord: { name: `${selector}._domainkey.${domain}`, type: 'TXT' as const, value: dnsValue } };
     },
@@ -224,30 +230,24 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
 };
 
 /**
- * The DKIM key: parsed here so that a bad key is a 400 now, not a failure at every send. The
- * signing domain must be the From address's domain or a parent of it (DMARC alignment).
+ * The DKIM key is checked now (a bad key is a 400 here, not a failure at every send), as
+ * signing checks it; the signing domain must be the From address's domain or a parent of it
+ * (DMARC alignment). Answers the TXT record value to publish.
  */
-function dkimKeyOf(body: { domain: string; selector: string; privateKey: string }, fromAddress: string): { dnsValue: string } {
-  let key: KeyObject;
+function dkimRecordOf(body: { domain: string; privateKey: string }, fromAddress: string): string {
+  let value: string;
   try {
-    key = createPrivateKey(body.privateKey);
-  } catch {
-    throw new ValidationError('dkim_key_invalid', 'privateKey: not a PEM private key');
-  }
-  const type = key.asymmetricKeyType;
-  const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-  if (!(type === 'ed25519' || (type === 'rsa' && bits >= 1024))) {
-    throw new ValidationError('dkim_key_invalid', 'privateKey: an RSA key of at least 1024 bits (2048 advised) or an Ed25519 key');
+    value = dkimDnsRecordValue(body.privateKey);
+  } catch (err) {
+    if (isPostbusError(err) && err.code === 'dkim_key_invalid') throw new ValidationError('dkim_key_invalid', err.message);
+    throw err;
   }
   const fromDomain = (fromAddress.split('@')[1] ?? '').toLowerCase();
   const domain = body.domain.toLowerCase();
   if (fromDomain !== domain && !fromDomain.endsWith(`.${domain}`)) {
     throw new ValidationError('dkim_domain_not_aligned', `domain: must be ${fromDomain} or a parent of it, so that DMARC aligns with the From address`);
   }
-  const spki = createPublicKey(key).export({ type: 'spki', format: 'der' });
-  // Ed25519 records carry the raw 32-byte key (RFC 8463), RSA ones the SubjectPublicKeyInfo.
-  const p = (type === 'ed25519' ? spki.subarray(spki.length - 32) : spki).toString('base64');
-  return { dnsValue: `v=DKIM1; k=${type === 'ed25519' ? 'ed25519' : 'rsa'}; p=${p}` };
+  return value;
 }
 
 function warmupOf(w: { days: number; startLimit: number; startedAt?: string | undefined }, now: Date): Warmup {
