@@ -31,13 +31,16 @@ function parse(value: Uint8Array | undefined): RuntimeSettingsPatch | undefined 
  * and ignored (the last good one stays).
  */
 export class RuntimeSettingsWatch {
-  private current: RuntimeSettingsPatch = {};
+  /** The defaults with the stored patch over them, merged when a value arrives (read per message by the sender). */
+  private current: RuntimeSettings;
   private revision = 0;
   private stopped = false;
   private loop: Promise<void> | undefined;
   private iterator: { stop(): void } | undefined;
 
-  private constructor(private readonly defaults: RuntimeSettings, private readonly log: RuntimeLog) {}
+  private constructor(private readonly defaults: RuntimeSettings, private readonly log: RuntimeLog) {
+    this.current = defaults;
+  }
 
   static async start(bus: Bus, defaults: RuntimeSettings, log: RuntimeLog): Promise<RuntimeSettingsWatch> {
     const w = new RuntimeSettingsWatch(defaults, log);
@@ -53,7 +56,7 @@ export class RuntimeSettingsWatch {
         if (w.stopped) break;
         if (e.operation === 'PUT') w.apply(e.value, e.revision);
         else if (e.revision > w.revision) {
-          w.current = {};
+          w.current = w.defaults;
           w.revision = e.revision;
         }
       }
@@ -62,7 +65,7 @@ export class RuntimeSettingsWatch {
   }
 
   get(): RuntimeSettings {
-    return { ...this.defaults, ...this.current };
+    return this.current;
   }
 
   async stop(): Promise<void> {
@@ -79,7 +82,7 @@ export class RuntimeSettingsWatch {
       this.log.warn({ revision }, 'ignoring invalid runtime settings');
       return;
     }
-    this.current = patch;
+    this.current = { ...this.defaults, ...patch };
     this.log.info({ revision, settings: this.get() }, 'runtime settings');
   }
 }
