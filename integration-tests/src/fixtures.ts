@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { connectBus, deleteNamespace, ensureStreams, type Bus } from '@postbus/bus';
 import { bucketSpecs, streamSpecs, type Namespace } from '@postbus/contracts';
 import { connectDatabase, migrate, sql, type Database } from '@postbus/db';
@@ -113,6 +115,9 @@ export async function waitUntilSettled(w: World, total: number, timeoutMs: numbe
   const explain = async (err: unknown): Promise<never> => {
     const states = await ledgerStates(w.db).catch(() => ({}));
     const logs = ['orchestrator', 'sender'].map((n) => `--- ${n}\n${w.platform.logs(n).slice(-3000)}`).join('\n');
+    // The whole of each service's output, for a person reproducing a failure on their machine.
+    const dir = process.env.POSTBUS_TEST_LOG_DIR;
+    if (dir) for (const n of ['orchestrator', 'sender', 'projector', 'admin']) writeFileSync(path.join(dir, `${n}-${process.pid}.log`), w.platform.logs(n));
     throw new Error(`${(err as Error).message}\nledger: ${JSON.stringify(states)}\n${logs}`);
   };
   await waitFor(
