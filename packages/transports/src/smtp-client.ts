@@ -152,8 +152,17 @@ export class SmtpWire {
     this.attach(secure);
   }
 
+  /**
+   * Ends the session. Between transactions it says QUIT; while a reply is awaited (the lease
+   * cutoff) it drops the connection at once — nothing more reaches the server — and fails the
+   * wait, so the send ends now rather than never: `fail()` does nothing once `failure` is set.
+   */
   close(): void {
     if (this.failure) return;
+    if (this.waiter) {
+      this.fail(new SmtpProtocolError('closed while waiting for a reply', 'CONN', undefined, 'ECONNECTION'));
+      return;
+    }
     try {
       this.socket.end('QUIT\r\n');
     } catch {

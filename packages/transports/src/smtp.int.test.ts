@@ -94,6 +94,32 @@ describe('a connection lost after the message began', () => {
   });
 });
 
+describe('a session closed while a reply is awaited (the lease cutoff)', () => {
+  it('fails the send at once, as delivered: unknown once the message began, and never hangs', async () => {
+    // A server that takes the whole message and never answers it.
+    const server = net.createServer((c) => {
+      c.write('220 hi\r\n');
+      let buf = '';
+      c.on('data', (d) => {
+        buf += d.toString();
+        if (buf.endsWith('EHLO localhost\r\n')) c.write('250-hi\r\n250 PIPELINING\r\n');
+        if (buf.endsWith('DATA\r\n') && !buf.includes('\r\n.\r\n')) c.write('250 ok\r\n250 ok\r\n354 go\r\n');
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    // The reply timeout is far away: only close() can end the wait.
+    const s = new SmtpSession({ host: '127.0.0.1', port, tls: 'none', user: '', password: '', timeoutMs: 60_000 });
+    const sending = s.send(envelope, raw('cut'));
+    await new Promise((r) => setTimeout(r, 300));
+    s.close();
+    const outcome = await Promise.race([sending.then(() => 'sent', (e: unknown) => e), new Promise((r) => setTimeout(() => r('still waiting'), 3_000))]);
+    expect(outcome).toBeInstanceOf(SmtpSendError);
+    expect(outcome).toMatchObject({ phase: 'message', delivered: 'unknown' });
+    server.close();
+  });
+});
+
 describe('dataBlock', () => {
   it('dot-stuffs and terminates', () => {
     expect(dataBlock(Buffer.from('.a\r\nb\r\n.\r\n')).toString()).toBe('..a\r\nb\r\n..\r\n.\r\n');

@@ -111,9 +111,18 @@ export class AccountSmtp {
         return { outcome: { kind: 'retry', messageId: c.messageId, consumed: false, reason: 'dkim_failed', nextAttemptAt }, fault: { scope: 'account', reason: 'dkim_failed' } };
       }
     }
+    let session: SmtpSession;
+    try {
+      session = await this.sessionFor(account);
+    } catch (err) {
+      // The password could not be read (Postgres away, a key missing): nothing was sent, so
+      // no attempt is used and the row does not stay `sending`.
+      this.deps.log.warn({ err, messageId: c.messageId }, 'account credentials unavailable');
+      const nextAttemptAt = new Date(this.deps.clock().getTime() + (this.deps.accountBackoffMs ?? 30_000));
+      return { outcome: { kind: 'retry', messageId: c.messageId, consumed: false, reason: 'credentials_unavailable', nextAttemptAt } };
+    }
     let cutoff: NodeJS.Timeout | undefined;
     try {
-      const session = await this.sessionFor(account);
       // No transaction outlives the lease: at its deadline the connection is cut (a message
       // already streaming becomes `uncertain`), so a new owner never overlaps with this one.
       cutoff = setTimeout(() => session.close(), Math.max(0, lease.remainingMs()));
