@@ -1,22 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sql } from '@postbus/db';
 import { sleep } from '@postbus/testing';
-import { ledgerStates, registerAccount, requestMessages, startWorld, type World, waitUntilSettled } from './fixtures.js';
-
-/** Every message has an outcome or is `uncertain`; the server saw none twice; the ledger and the server agree. */
-async function expectSettledWithoutDuplicates(w: World, total: number): Promise<Record<string, number>> {
-  await waitUntilSettled(w, total, 120_000, 'messages did not all reach an outcome');
-  const states = await ledgerStates(w.db);
-  expect(w.sink.duplicates()).toEqual([]);
-  const atServer = new Set(w.sink.transactions.map((t) => t.messageId));
-  const rows = await w.db.query(sql`SELECT message_id, state, header_message_id FROM deliveries`);
-  for (const r of rows) {
-    if (r.state === 'sent') expect(atServer.has(r.header_message_id)).toBe(true);
-  }
-  const known = new Set(rows.filter((r) => r.state === 'sent' || r.state === 'uncertain').map((r) => `<${r.message_id}@sender.test>`));
-  for (const id of atServer) expect(known.has(id!)).toBe(true);
-  return states;
-}
+import { expectSettledWithoutDuplicates, ledgerStates, registerAccount, requestMessages, startWorld, type World } from './fixtures.js';
 
 describe('kill -9 of the sender mid-run', () => {
   let w: World;

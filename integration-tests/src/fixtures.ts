@@ -1,3 +1,4 @@
+import { expect } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { connectBus, deleteNamespace, ensureStreams, type Bus } from '@postbus/bus';
@@ -128,4 +129,19 @@ export async function waitUntilSettled(w: World, total: number, timeoutMs: numbe
     },
     { timeoutMs, intervalMs: 250, message },
   ).catch(explain);
+}
+
+/** Every message has an outcome or is `uncertain`; the server saw none twice; the ledger and the server agree. */
+export async function expectSettledWithoutDuplicates(w: World, total: number, timeoutMs = 120_000, message = 'messages did not all reach an outcome'): Promise<Record<string, number>> {
+  await waitUntilSettled(w, total, timeoutMs, message);
+  const states = await ledgerStates(w.db);
+  expect(w.sink.duplicates()).toEqual([]);
+  const atServer = new Set(w.sink.transactions.map((t) => t.messageId));
+  const rows = await w.db.query(sql`SELECT message_id, state, header_message_id FROM deliveries`);
+  for (const r of rows) {
+    if (r.state === 'sent') expect(atServer.has(r.header_message_id)).toBe(true);
+  }
+  const known = new Set(rows.filter((r) => r.state === 'sent' || r.state === 'uncertain').map((r) => `<${r.message_id}@sender.test>`));
+  for (const id of atServer) expect(known.has(id!)).toBe(true);
+  return states;
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep, startNatsServer, type NatsServer } from '@postbus/testing';
-import { ledgerStates, registerAccount, requestMessages, startWorld, type World, waitUntilSettled } from './fixtures.js';
+import { expectSettledWithoutDuplicates, registerAccount, requestMessages, startWorld, type World } from './fixtures.js';
 
 describe('nats-server restarted mid-run (its own server, store and port)', () => {
   let nats: NatsServer;
@@ -21,10 +21,10 @@ describe('nats-server restarted mid-run (its own server, store and port)', () =>
     await w.sink.waitFor((t) => t.length >= 50, 60_000);
     await nats.restart();
     await sleep(200);
-    await waitUntilSettled(w, ids.length, 150_000, 'messages did not all reach an outcome after the restart');
-    const states = await ledgerStates(w.db);
-    expect(w.sink.duplicates()).toEqual([]);
-    expect(states.sent).toBe(400);
-    expect(new Set(w.sink.transactions.map((t) => t.messageId)).size).toBe(400);
+    // While NATS is away the node cannot renew its lease; on a slow machine the lease may run
+    // out mid-transaction, and the cut transaction is `uncertain` — never sent again.
+    const states = await expectSettledWithoutDuplicates(w, ids.length, 150_000, 'messages did not all reach an outcome after the restart');
+    expect(states.uncertain ?? 0).toBeLessThanOrEqual(2);
+    expect((states.sent ?? 0) + (states.uncertain ?? 0)).toBe(400);
   }, 200_000);
 });
