@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '@postbus/testing';
-import { expectSettledWithoutDuplicates, ledgerStates, registerAccount, requestMessages, startWorld, type World } from './fixtures.js';
+import { expectSettledWithoutDuplicates, registerAccount, requestMessages, startWorld, type World } from './fixtures.js';
 
 describe('kill -9 of the sender mid-run', () => {
   let w: World;
