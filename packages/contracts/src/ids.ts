@@ -42,7 +42,7 @@ export function derivedId(prefix: IdPrefix, ...parts: ReadonlyArray<string | num
   return `${prefix}_${encodeBytes(h, 26)}`;
 }
 
-export type IdPrefix = 'msg' | 'acc' | 'evt' | 'sec' | 'cmp' | 'req' | 'node' | 'alr';
+export type IdPrefix = 'msg' | 'acc' | 'evt' | 'sec' | 'cmp' | 'req' | 'node' | 'alr' | 'mbx';
 
 /** Campaign ids are tags chosen by the caller until campaigns are built: a safe subject token. */
 export const TAG_PATTERN = '^[A-Za-z0-9_-]{1,64}$';

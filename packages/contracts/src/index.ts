@@ -9,6 +9,7 @@ export * from './events/account.js';
 export * from './events/mail.js';
 export * from './events/ops.js';
 export * from './events/tracking.js';
+export * from './events/feedback.js';
 export * from './events/registry.js';
 export * from './aggregates/account.js';
 export * from './streaming.js';

@@ -12,3 +12,4 @@ export * from './idempotency.js';
 export * from './projection.js';
 export * from './placement.js';
 export * from './alerts.js';
+export * from './feedback.js';

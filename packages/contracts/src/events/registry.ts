@@ -3,11 +3,12 @@ import { ValidationError } from '../errors.js';
 import { checker } from '../schema.js';
 import { accountEventSchemas, type AccountEvent } from './account.js';
 import type { EventBase } from './envelope.js';
+import { feedbackEventSchemas, type FeedbackEvent } from './feedback.js';
 import { EmailRequested, mailEventSchemas, type MailEvent } from './mail.js';
 import { opsEventSchemas, type OpsEvent } from './ops.js';
 import { trackingEventSchemas, type SuppressionEvent, type TrackingEvent } from './tracking.js';
 
-export type PostbusEvent = AccountEvent | MailEvent | EmailRequested | OpsEvent | TrackingEvent | SuppressionEvent;
+export type PostbusEvent = AccountEvent | MailEvent | EmailRequested | OpsEvent | TrackingEvent | SuppressionEvent | FeedbackEvent;
 export type EventType = PostbusEvent['type'];
 export type EventOf<T extends EventType> = Extract<PostbusEvent, { type: T }>;
 
@@ -17,7 +18,7 @@ interface Registered {
 }
 
 const registry = new Map<string, Registered>();
-for (const schema of [...accountEventSchemas, ...mailEventSchemas, EmailRequested, ...opsEventSchemas, ...trackingEventSchemas]) {
+for (const schema of [...accountEventSchemas, ...mailEventSchemas, EmailRequested, ...opsEventSchemas, ...trackingEventSchemas, ...feedbackEventSchemas]) {
   const props = (schema as unknown as { properties: { type: { const: string }; version: { const: number } } }).properties;
   registry.set(props.type.const, { schema, version: props.version.const });
 }
