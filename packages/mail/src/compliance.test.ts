@@ -146,6 +146,13 @@ describe('composeCompliant: bulk mail', () => {
     expect(c.html).toContain('Example Ltd');
   });
 
+  it('offers the unsubscribe mailbox with the message’s own token in the subject', () => {
+    const c = compose({ ...bulk, unsubscribeMailbox: 'unsubscribe@bounces.example.com' });
+    const token = c.unsubscribeUrl!.split('/unsubscribe/')[1]!;
+    expect(c.headers.get('list-unsubscribe')).toBe(`<${c.unsubscribeUrl}>,\r\n <mailto:unsubscribe@bounces.example.com?subject=unsubscribe%20${token}>`);
+    expect(() => compose({ ...bulk, unsubscribeMailbox: 'not an address\r\nBcc: x@y.z' })).toThrow();
+  });
+
   it('uses a separate unsubscribe base when given, and leaves over-long URLs untracked', () => {
     const long = `https://shop.example.com/${'x'.repeat(2100)}`;
     const c = compose({ ...bulk, unsubscribeBase: 'https://u.example.com/mail', text: `Long: ${long}\n` });

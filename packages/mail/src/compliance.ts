@@ -43,6 +43,13 @@ interface ComplianceOptions {
   readonly feedbackSenderId: string;
   /** A complete `mailto:` URI offered after the HTTPS one in List-Unsubscribe. */
   readonly unsubscribeMailto?: string;
+  /**
+   * The platform's unsubscribe mailbox (an address the bounce processor reads): List-Unsubscribe
+   * then offers `mailto:<it>?subject=unsubscribe%20<token>` with the message's own token, so a
+   * mailed request suppresses exactly the recipient it was sent to. Ignored when
+   * `unsubscribeMailto` is given.
+   */
+  readonly unsubscribeMailbox?: string;
   /** The footer link's text; "Unsubscribe" when not given. */
   readonly unsubscribeLabel?: string;
 }
@@ -68,6 +75,9 @@ export interface CompliantMessage extends ComposedMessage {
   /** The recipient's unsubscribe URL, when the message has one. */
   readonly unsubscribeUrl?: string;
 }
+
+/** The subject of a mailed unsubscribe request: this word, a space, the message's unsubscribe token. */
+export const UNSUBSCRIBE_SUBJECT_PREFIX = 'unsubscribe';
 
 /** Available in templates as `{{unsubscribe_url}}` whenever the message has one. */
 export const UNSUBSCRIBE_VARIABLE = 'unsubscribe_url';
@@ -99,10 +109,15 @@ export function composeCompliant(input: CompliantComposeInput, issuer: TokenIssu
   const feedbackId = feedbackIdOf(campaignId, accountId, input.mailType, input.feedbackSenderId);
 
   let unsubscribeUrl: string | undefined;
+  let unsubscribeMailto = input.unsubscribeMailto;
   if (wantsUnsubscribe) {
     const address = normaliseAddress(mailbox('To', input.to.address));
     const payload = { messageId, accountId, address, ...(campaignId !== undefined ? { campaignId } : {}) };
-    unsubscribeUrl = `${unsubscribeBase}/unsubscribe/${issuer.issue('unsub', payload)}`;
+    const token = issuer.issue('unsub', payload);
+    unsubscribeUrl = `${unsubscribeBase}/unsubscribe/${token}`;
+    if (unsubscribeMailto === undefined && input.unsubscribeMailbox !== undefined) {
+      unsubscribeMailto = `mailto:${mailbox('unsubscribeMailbox', input.unsubscribeMailbox)}?subject=${UNSUBSCRIBE_SUBJECT_PREFIX}%20${token}`;
+    }
   }
   const variables = unsubscribeUrl === undefined ? input.variables : { ...input.variables, [UNSUBSCRIBE_VARIABLE]: unsubscribeUrl };
   const rendered = renderContent({ ...input, ...(variables !== undefined ? { variables } : {}) });
@@ -141,7 +156,7 @@ export function composeCompliant(input: CompliantComposeInput, issuer: TokenIssu
 
   let system = '';
   if (unsubscribeUrl !== undefined) {
-    system += listUnsubscribeHeader(unsubscribeUrl, input.unsubscribeMailto);
+    system += listUnsubscribeHeader(unsubscribeUrl, unsubscribeMailto);
     // RFC 8058: a POST of "List-Unsubscribe=One-Click" to the HTTPS URI unsubscribes.
     system += 'List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n';
   }
