@@ -29,6 +29,11 @@ describe('decideFault', () => {
     expect(d.command).toBeUndefined();
     expect(d.alert).toMatchObject({ kind: 'platform_failure', severity: 'critical', key: 'platform:delegation_missing' });
   });
+  it.each(['complaint_rate_warning', 'policy_rejection_rate'])('%s: a reputation alert, no pause', (reason) => {
+    const d = decideFault(fault(reason, { detail: '2 complaints of 1000 sent' }), account, now);
+    expect(d.command).toBeUndefined();
+    expect(d.alert).toMatchObject({ kind: 'account_reputation', severity: 'warning', key: `${reason}:acc_1`, accountId: 'acc_1' });
+  });
   it('alerts, without pausing, on an account it cannot reach', () => expect(decideFault(fault('connection_failed'), account, now)).toEqual({ alert: expect.objectContaining({ kind: 'account_failing' }) }));
   it('pages for suspensions and non-routine pauses, not for a limit pause', () => {
     expect(alertForStatus({ ...account, status: 'paused_limit_reached' })).toBeUndefined();

@@ -53,6 +53,19 @@ export function decideFault(fault: FaultReported, account: AccountState | undefi
       return { command: { type: 'PauseAccount', ...base, status: 'paused_bounce_rate', reason: detail ?? 'hard-bounce rate over the threshold' } };
     case 'complaint_rate':
       return { command: { type: 'PauseAccount', ...base, status: 'paused_complaint_rate', reason: detail ?? 'complaint rate over the threshold' } };
+    // Worth a person's look, not yet a pause.
+    case 'complaint_rate_warning':
+    case 'policy_rejection_rate':
+      return {
+        alert: {
+          key: `${reason}:${accountId}`,
+          kind: 'account_reputation',
+          severity: 'warning',
+          summary: `Account ${account.name} (${accountId}): ${reason === 'complaint_rate_warning' ? 'complaint rate' : 'policy-rejection rate'} over the alert threshold${detail ? ` — ${detail}` : ''}`,
+          accountId,
+          details,
+        },
+      };
     case 'limit_reached':
       return { command: { type: 'PauseAccount', ...base, status: 'paused_limit_reached', reason: 'daily or rolling-24 h limit reached' } };
     default:
