@@ -5,6 +5,7 @@ export { startNatsServer, type NatsServer, type NatsServerOptions } from './nats
 export { createTestDatabase, type TestDatabase, type TestDatabaseOptions } from './database.js';
 export { startPostgresServer, type PostgresServer } from './postgres-server.js';
 export { startSmtpSink, type SmtpSink, type SmtpSinkOptions, type SmtpSinkBehavior, type TransactionSpan } from './smtp-sink.js';
+export { startMailServer, mailServerAvailable, type MailServer, type MailServerOptions, type MailServerUser } from './mail-server.js';
 export {
   parseMessageId,
   type SmtpReply,
@@ -34,3 +35,4 @@ export {
 } from './gmail-standin-auth.js';
 export * from './platform.js';
 export * from './environment.js';
+export { RawSmtpClient, type RawReply } from './raw-smtp-client.js';

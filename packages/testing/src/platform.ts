@@ -8,7 +8,7 @@ import { onProcessExit } from './processes.js';
 // packages/testing/{src,dist}/platform.js → the repository root
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
-export type ServiceName = 'admin' | 'orchestrator' | 'sender' | 'projector' | 'tracking';
+export type ServiceName = 'admin' | 'orchestrator' | 'sender' | 'projector' | 'tracking' | 'bounce-processor';
 
 export interface PlatformOptions {
   readonly natsUrl: string;
