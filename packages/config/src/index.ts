@@ -35,7 +35,41 @@ export interface PostbusConfig {
     readonly feedbackSenderId: string;
     readonly healthPort: number;
   };
+  /** Gmail API accounts (admin: key checks; sender: the API and its pacing). */
+  readonly gmail: {
+    /** The API's root URL (googleapis `rootUrl`); Google's by default. */
+    readonly apiUrl: string;
+    /** Token endpoints a service-account key may name besides Google's own (tests: a stand-in). */
+    readonly trustedTokenUris: readonly string[];
+    /** Sends a minute per Gmail user (Gmail's per-user quota is about 150). */
+    readonly sendsPerMinute: number;
+    /** How long after a send began a Sent-mail search may still miss it (Gmail's index lags). */
+    readonly sentLookupWindowMs: number;
+  };
   readonly projector: { readonly healthPort: number; readonly batchSize: number };
+  /** The bounce processor (bounces, feedback-loop complaints, mailed unsubscribes). */
+  readonly bounces: {
+    readonly healthPort: number;
+    /** Pause between passes over the mailboxes. */
+    readonly pollIntervalMs: number;
+    /** A report mail is read up to this many bytes. */
+    readonly maxReportBytes: number;
+    /** This many soft bounces of one address within the window suppress it. */
+    readonly softBounceLimit: number;
+    readonly softBounceWindowDays: number;
+    /** Rates are judged once an account sent at least this many in 24 h (DESIGN.md "Rates"). */
+    readonly rateMinSample: number;
+    /** Percentages: hard bounces to pause; complaints to alert and to pause; policy rejections to alert. */
+    readonly hardBouncePausePercent: number;
+    readonly complaintAlertPercent: number;
+    readonly complaintPausePercent: number;
+    readonly policyAlertPercent: number;
+    /**
+     * The platform's unsubscribe mailbox (read by the bounce processor as a 'feedback' mailbox):
+     * when set, every bulk message's List-Unsubscribe offers `mailto:` it too. Empty: https only.
+     */
+    readonly unsubscribeMailbox: string;
+  };
   readonly tracking: {
     readonly host: string;
     readonly port: number;
@@ -72,6 +106,16 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
     const n = Number(raw);
     if (!Number.isInteger(n) || n < min || n > max) {
       problems.push(`${name} must be an integer between ${min} and ${max}`);
+      return fallback;
+    }
+    return n;
+  };
+  const pct = (name: string, fallback: number) => {
+    const raw = env[name]?.trim();
+    if (!raw) return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n <= 0 || n > 100) {
+      problems.push(`${name} must be a percentage above 0 and at most 100`);
       return fallback;
     }
     return n;
@@ -116,6 +160,25 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       port: int('POSTBUS_TRACKING_PORT', 8081, 0, 65535),
       publicUrl: str('POSTBUS_TRACKING_PUBLIC_URL', 'http://127.0.0.1:8081'),
     },
+    gmail: {
+      apiUrl: str('POSTBUS_GMAIL_API_URL', 'https://gmail.googleapis.com/'),
+      trustedTokenUris: str('POSTBUS_GMAIL_TRUSTED_TOKEN_URIS', '').split(',').map((s) => s.trim()).filter(Boolean),
+      sendsPerMinute: int('POSTBUS_GMAIL_SENDS_PER_MINUTE', 150, 1, 100_000),
+      sentLookupWindowMs: int('POSTBUS_GMAIL_SENT_LOOKUP_WINDOW_MS', 300_000, 0, 86_400_000),
+    },
+    bounces: {
+      healthPort: int('POSTBUS_BOUNCES_HEALTH_PORT', 0, 0, 65535),
+      pollIntervalMs: int('POSTBUS_BOUNCES_POLL_MS', 30_000, 100, 3_600_000),
+      maxReportBytes: int('POSTBUS_BOUNCES_MAX_REPORT_BYTES', 10 * 1024 * 1024, 64 * 1024, 100 * 1024 * 1024),
+      softBounceLimit: int('POSTBUS_SOFT_BOUNCE_LIMIT', 3, 1, 100),
+      softBounceWindowDays: int('POSTBUS_SOFT_BOUNCE_WINDOW_DAYS', 7, 1, 365),
+      rateMinSample: int('POSTBUS_RATE_MIN_SAMPLE', 100, 1, 10_000_000),
+      hardBouncePausePercent: pct('POSTBUS_HARD_BOUNCE_PAUSE_PERCENT', 5),
+      complaintAlertPercent: pct('POSTBUS_COMPLAINT_ALERT_PERCENT', 0.1),
+      complaintPausePercent: pct('POSTBUS_COMPLAINT_PAUSE_PERCENT', 0.3),
+      policyAlertPercent: pct('POSTBUS_POLICY_ALERT_PERCENT', 5),
+      unsubscribeMailbox: str('POSTBUS_UNSUBSCRIBE_MAILBOX', ''),
+    },
     projector: {
       healthPort: int('POSTBUS_PROJECTOR_HEALTH_PORT', 0, 0, 65535),
       batchSize: int('POSTBUS_PROJECTOR_BATCH', 500, 1, 10_000),
@@ -131,6 +194,9 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
   };
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.sender.feedbackSenderId)) problems.push('POSTBUS_FEEDBACK_SENDER_ID must be 1–64 letters, digits, ., _ or -');
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(config.sender.nodeId)) problems.push('POSTBUS_SENDER_NODE_ID must be 1–64 letters, digits, _ or -');
+  for (const u of config.gmail.trustedTokenUris) if (!/^https?:\/\/[^\s]+$/.test(u)) problems.push('POSTBUS_GMAIL_TRUSTED_TOKEN_URIS must be a comma list of http(s) URLs');
+  if (!/^https?:\/\/[^\s]+\/$/.test(config.gmail.apiUrl)) problems.push('POSTBUS_GMAIL_API_URL must be an http(s) URL ending in /');
+  if (config.bounces.unsubscribeMailbox && !/^[^\s@<>,;"]+@[A-Za-z0-9.-]+$/.test(config.bounces.unsubscribeMailbox)) problems.push('POSTBUS_UNSUBSCRIBE_MAILBOX must be a plain address');
   if (problems.length) throw new ConfigError(problems);
   return deepFreeze(config);
 }

@@ -71,6 +71,11 @@ export interface GmailStandin {
   readonly port: number;
   readonly requests: GmailStandinRequest[];
   searchLagMs: number;
+  /**
+   * Called when a send was stored, before its answer goes out; the answer waits for it. Tests
+   * use it to kill a client in the window between Gmail's acceptance and the client hearing so.
+   */
+  onSendStored: ((user: string, stored: GmailStoredMessage) => Promise<void> | void) | undefined;
   addUser(user: string | GmailStandinUser): void;
   /** Suspends the user: its tokens stop working and new exchanges get invalid_grant. */
   disableUser(email: string): void;
@@ -108,7 +113,7 @@ export async function startGmailStandin(options: GmailStandinOptions = {}): Prom
   const failures = new Map<string, Queued[]>();
   const tokens = new TokenStore();
   const requests: GmailStandinRequest[] = [];
-  const state = { searchLagMs: options.searchLagMs ?? 0 };
+  const state: { searchLagMs: number; onSendStored: GmailStandin['onSendStored'] } = { searchLagMs: options.searchLagMs ?? 0, onSendStored: undefined };
   let tokenUri = '';
 
   const mailbox = (user: string): Mailbox => {
@@ -205,8 +210,20 @@ export async function startGmailStandin(options: GmailStandinOptions = {}): Prom
         return;
       }
       requests.push({ ...log, status: outcome.status });
-      res.writeHead(outcome.status, { 'content-type': 'application/json; charset=UTF-8', ...outcome.headers });
-      res.end(JSON.stringify(outcome.body));
+      const answer = () => {
+        res.writeHead(outcome.status, { 'content-type': 'application/json; charset=UTF-8', ...outcome.headers });
+        res.end(JSON.stringify(outcome.body));
+      };
+      const hook = state.onSendStored;
+      const storedId = (outcome.body as { id?: unknown } | undefined)?.id;
+      if (hook && log.call === 'send' && outcome.status === 200 && log.user && typeof storedId === 'string') {
+        const stored = mailbox(log.user).find(storedId);
+        if (stored) {
+          void Promise.resolve(hook(log.user, stored)).then(answer, answer);
+          return;
+        }
+      }
+      answer();
     });
   });
   // Google keeps connections open for long; a short server idle timeout would race the client's reuse.
@@ -233,6 +250,12 @@ export async function startGmailStandin(options: GmailStandinOptions = {}): Prom
     },
     set searchLagMs(ms: number) {
       state.searchLagMs = ms;
+    },
+    get onSendStored() {
+      return state.onSendStored;
+    },
+    set onSendStored(hook) {
+      state.onSendStored = hook;
     },
     addUser(user) {
       const u = typeof user === 'string' ? { email: user } : user;

@@ -7,7 +7,7 @@ export interface AdminDeps {
   readonly bus: Bus;
   readonly db: Database;
   readonly directory: AccountDirectory;
-  /** Encrypts SMTP passwords before they are stored (a Keyring from @postbus/secrets). */
+  /** Encrypts SMTP passwords and Gmail keys before they are stored (a Keyring from @postbus/secrets). */
   readonly cipher: SecretCipher;
   readonly auth: {
     /** HS256 key, at least 32 bytes. */
@@ -17,6 +17,8 @@ export interface AdminDeps {
   };
   readonly clock?: () => Date;
   readonly log: Logger;
+  /** Token endpoints a Gmail service-account key may name besides Google's (tests: the stand-in's). */
+  readonly gmailTrustedTokenUris?: readonly string[];
   /** Most messages in one POST /v1/messages (default 1000). */
   readonly maxBatch?: number;
   /** How long one publish may wait for JetStream's acknowledgement (default: the bus's own, 10 s). */

@@ -46,6 +46,7 @@ async function main(log: Logger, config: PostbusConfig): Promise<void> {
       directory,
       cipher,
       log,
+      gmailTrustedTokenUris: config.gmail.trustedTokenUris,
       auth: {
         jwtSecret: new TextEncoder().encode(config.secrets.jwtSecret),
         adminUser: config.admin.user,

@@ -41,6 +41,12 @@ const node = buildSender({
   retryDelaysMs: config.orchestrator.retryDelaysMs,
   smtpTimeoutMs: config.sender.smtpTimeoutMs,
   clientName: config.sender.clientName,
+  gmail: {
+    apiUrl: config.gmail.apiUrl,
+    trustedTokenUris: config.gmail.trustedTokenUris,
+    sendsPerMinute: config.gmail.sendsPerMinute,
+    sentLookupWindowMs: config.gmail.sentLookupWindowMs,
+  },
 });
 const controller = new AbortController();
 await node.start(controller.signal);

@@ -17,6 +17,7 @@ import {
   advance,
   claimBatch,
   isDatabaseUnavailable,
+  listUncertain,
   releaseClaims,
   startEpoch,
   type AdvanceInput,
@@ -28,7 +29,11 @@ import {
 } from '@postbus/db';
 import type { Logger } from '@postbus/telemetry';
 import { expiredEvent, outcomeEvent, settledEvent, suppressedEvent, type AttemptRef } from './domain/events.js';
-import { AccountSmtp, type ComplianceSettings, type Fault } from './adapters/account-smtp.js';
+import { AccountSmtp } from './adapters/account-smtp.js';
+import { AccountGmail, type GmailOptions } from './adapters/account-gmail.js';
+import { headerMessageIdOf, type ComplianceSettings, type Fault, type SendResult } from './adapters/compose.js';
+import { SentMailResolver } from './adapters/sent-mail-resolver.js';
+import { lookupTiming } from './domain/sent-lookup.js';
 
 /** The node's lease ran out mid-batch: the worker stops; the node starts it again once it holds a lease. */
 export class LeaseLostError extends Error {
@@ -61,6 +66,8 @@ export interface WorkerDeps {
   readonly compliance: ComplianceSettings;
   /** Limits how many workers of the node start at once. */
   readonly startGate?: <T>(fn: () => Promise<T>) => Promise<T>;
+  /** Gmail API accounts: where the API is, its pace, and how long Sent-mail lookups go on. */
+  readonly gmail?: GmailOptions;
 }
 
 export interface LeaseView {
@@ -86,6 +93,10 @@ export class AccountWorker {
   /** True once the worker has settled its predecessors' leftovers and is taking work. */
   ready = false;
   private readonly smtp: AccountSmtp;
+  /** A Gmail account's session, made at its first use. */
+  private gmail: AccountGmail | undefined;
+  /** A Gmail account's `uncertain` sends being looked up in its Sent mail. */
+  private resolver: SentMailResolver | undefined;
   private readonly clock: () => Date;
   private readonly log: Logger;
   /** Event publishes (and the acks behind them) still in flight: the next batch need not wait for them. */
@@ -164,7 +175,9 @@ export class AccountWorker {
     const stopped = new AbortController();
     const onAbort = () => stopped.abort();
     signal.addEventListener('abort', onAbort, { once: true });
+    let resolving: Promise<void> | undefined;
     try {
+      if (this.account.provider === 'gmail') resolving = (await this.startResolver(stopped.signal)).done;
       await runBatchLoop(bus, {
         stream,
         consumer,
@@ -186,9 +199,56 @@ export class AccountWorker {
       });
     } finally {
       signal.removeEventListener('abort', onAbort);
+      stopped.abort();
       await Promise.all(this.inflight);
+      await resolving;
       this.smtp.close();
+      this.gmail?.close();
     }
+  }
+
+  /** The account's way out: its SMTP session, or the Gmail API. */
+  private sendOne(account: AccountState, c: ClaimedMessage, now: Date): Promise<SendResult> {
+    if (account.provider === 'smtp') return this.smtp.send(account, c, now, this.deps.lease);
+    return this.gmailOut().send(account, c, now, this.deps.lease);
+  }
+
+  private gmailOut(): AccountGmail {
+    return (this.gmail ??= new AccountGmail({ ...this.deps, clock: this.clock, log: this.log }));
+  }
+
+  /**
+   * A Gmail account's `uncertain` sends (a dead worker's, or ones Gmail never answered) are
+   * looked up in its Sent mail before anything is sent — one pass, bounded — and then in the
+   * background until each is found or its window has passed. Found: `sent`; never resent.
+   */
+  private async startResolver(signal: AbortSignal): Promise<{ done: Promise<void> }> {
+    const windowMs = this.deps.gmail?.sentLookupWindowMs ?? 300_000;
+    const resolver = new SentMailResolver({
+      db: this.deps.db,
+      log: this.log,
+      clock: this.clock,
+      accountId: this.accountId,
+      epoch: this.epoch,
+      timing: lookupTiming(windowMs),
+      headerMessageIdOf: (messageId) => headerMessageIdOf(messageId, this.account.fromAddress),
+      findSent: (headerMessageId) => this.gmailOut().findSent(this.account, headerMessageId),
+      publish: (event) => this.publish(event),
+    });
+    this.resolver = resolver;
+    // Looked up again after any restart: a found message is recorded, a missing one past its window stays.
+    const since = new Date(this.clock().getTime() - Math.max(windowMs, 3_600_000));
+    for (const r of await listUncertain(this.deps.db, this.accountId, since)) {
+      resolver.add({ messageId: r.messageId, assignment: r.assignment, attempt: r.attempt, sendingAt: r.sendingAt ?? r.outcomeAt ?? this.clock() });
+    }
+    if (resolver.size > 0) {
+      const first = new AbortController();
+      const t = setTimeout(() => first.abort(), 10_000);
+      await resolver.runOnce(first.signal).catch((err: unknown) => this.log.warn({ err }, 'first sent-mail lookup failed; continuing in the background'));
+      clearTimeout(t);
+      this.log.info({ left: resolver.size }, 'uncertain sends looked up in Sent mail');
+    }
+    return { done: resolver.run(signal) };
   }
 
   /** Tells the leader (which owns the account aggregate) about a failure that is not the message's. */
@@ -310,6 +370,7 @@ export class AccountWorker {
       if (!prev) return;
       const msgs = take(prev.c.messageId);
       if (r.recorded) this.publishThenAck(outcomeEvent(this.ref(prev.c), prev.outcome, at, prev.startedAt), msgs, pending);
+      if (r.recorded && prev.outcome.kind === 'uncertain') this.resolver?.add({ ...this.ref(prev.c), sendingAt: prev.startedAt });
       else msgs.forEach((m) => m.ack()); // the row moved on (a newer worker settled it)
       prev = undefined;
     };
@@ -343,7 +404,7 @@ export class AccountWorker {
         continue;
       }
       this.lastSendAt = performance.now();
-      const { outcome, fault } = await this.smtp.send(this.account, c, now, this.deps.lease);
+      const { outcome, fault } = await this.sendOne(this.account, c, now);
       prev = { c, outcome, startedAt: now };
       if (fault) void this.reportFault(fault);
       if (outcome.kind === 'retry' && !outcome.consumed) {

@@ -1,17 +1,22 @@
 import { PostbusError } from '../errors.js';
-import type { AccountEvent, AccountPaused, AccountStatus, SendingSettings, SmtpSettings, StoppedStatus, SuspensionReason } from '../events/account.js';
+import type { AccountEvent, AccountPaused, AccountStatus, GmailSettings, SendingSettings, SmtpSettings, StoppedStatus, SuspensionReason } from '../events/account.js';
 
 /**
  * The account aggregate: a pure decider over the events of one subject, `acct.<id>`:
  * registration, settings, credentials and the lifecycle (active, the pauses, suspended).
  */
-export interface AccountState {
+export type AccountState = AccountCommon & AccountCredentials;
+
+/** How the account sends: an SMTP server, or the Gmail API as `gmail.user`. */
+export type AccountCredentials =
+  | { readonly provider: 'smtp'; readonly smtp: SmtpSettings }
+  | { readonly provider: 'gmail'; readonly gmail: GmailSettings };
+
+export interface AccountCommon {
   readonly id: string;
   readonly version: number; // events folded; the stream's last subject sequence is tracked by the bus
   readonly name: string;
-  readonly provider: 'smtp';
   readonly fromAddress: string;
-  readonly smtp: SmtpSettings;
   readonly settings: SendingSettings;
   readonly status: AccountStatus;
   /** Why it is in its status, who put it there and since when (registration for a new account). */
@@ -25,15 +30,14 @@ export interface AccountState {
 }
 
 export type AccountCommand =
-  | {
+  | ({
       readonly type: 'RegisterAccount';
       readonly accountId: string;
       readonly name: string;
       readonly fromAddress: string;
-      readonly smtp: SmtpSettings;
       readonly settings: SendingSettings;
       readonly actor: string;
-    }
+    } & ({ readonly smtp: SmtpSettings } | { readonly gmail: GmailSettings }))
   | {
       readonly type: 'ChangeAccountSettings';
       readonly accountId: string;
@@ -98,9 +102,8 @@ export function evolveAccount(state: AccountState | null, event: AccountEvent): 
         id: event.accountId ?? '',
         version: 1,
         name: event.data.name,
-        provider: event.data.provider,
+        ...credentialsOf(event.data),
         fromAddress: event.data.fromAddress,
-        smtp: event.data.smtp,
         settings: event.data.settings,
         status: 'active',
         statusReason: 'registered',
@@ -115,7 +118,7 @@ export function evolveAccount(state: AccountState | null, event: AccountEvent): 
       return { ...state, version: state.version + 1, settings: { ...state.settings, ...stripUndefined(event.data.changes) }, updatedAt: event.occurredAt };
     case 'AccountCredentialsChanged':
       if (!state) return state;
-      return { ...state, version: state.version + 1, smtp: event.data.smtp, updatedAt: event.occurredAt };
+      return { ...state, ...credentialsOf(event.data), version: state.version + 1, updatedAt: event.occurredAt };
     case 'AccountPaused':
       if (!state) return state;
       return {
@@ -159,6 +162,10 @@ export function evolveAccount(state: AccountState | null, event: AccountEvent): 
   }
 }
 
+function credentialsOf(data: { smtp: SmtpSettings } | { gmail: GmailSettings }): AccountCredentials {
+  return 'gmail' in data ? { provider: 'gmail', gmail: data.gmail } : { provider: 'smtp', smtp: data.smtp };
+}
+
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
@@ -182,11 +189,10 @@ export function decideAccount(command: AccountCommand, state: AccountState | nul
           accountId: command.accountId,
           data: {
             name: command.name,
-            provider: 'smtp',
             fromAddress: command.fromAddress,
-            smtp: command.smtp,
             settings: command.settings,
             actor: command.actor,
+            ...('gmail' in command ? { provider: 'gmail' as const, gmail: command.gmail } : { provider: 'smtp' as const, smtp: command.smtp }),
           },
         },
       ];

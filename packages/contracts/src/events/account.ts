@@ -18,6 +18,24 @@ export const SmtpSettings = Type.Object(
 );
 export type SmtpSettings = Static<typeof SmtpSettings>;
 
+/**
+ * A Gmail API account: a service account with domain-wide delegation impersonates `user`
+ * (the From address). The key file lives encrypted in Postgres; events carry only its id
+ * (invariant 8). `workspaceTrial`: Google's lower daily limit (500) applies.
+ */
+export const GmailSettings = Type.Object(
+  {
+    user: Email,
+    secretId: SecretId,
+    workspaceTrial: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+export type GmailSettings = Static<typeof GmailSettings>;
+
+export const Provider = Type.Union([Type.Literal('smtp'), Type.Literal('gmail')]);
+export type Provider = Static<typeof Provider>;
+
 export const Warmup = Type.Object(
   {
     days: Type.Integer({ minimum: 1, maximum: 365 }),
@@ -58,20 +76,19 @@ export const SendingSettings = Type.Object(
 );
 export type SendingSettings = Static<typeof SendingSettings>;
 
+const registration = { name: HeaderText(200), fromAddress: Email, settings: SendingSettings, actor: Actor };
+
+/**
+ * Version 1 for both providers: an SMTP registration is exactly what it always was (events
+ * stored before Gmail accounts existed still validate); a Gmail one has `gmail` instead of `smtp`.
+ */
 export const AccountRegistered = envelope(
   'AccountRegistered',
   1,
-  Type.Object(
-    {
-      name: HeaderText(200),
-      provider: Type.Literal('smtp'),
-      fromAddress: Email,
-      smtp: SmtpSettings,
-      settings: SendingSettings,
-      actor: Actor,
-    },
-    { additionalProperties: false },
-  ),
+  Type.Union([
+    Type.Object({ ...registration, provider: Type.Literal('smtp'), smtp: SmtpSettings }, { additionalProperties: false }),
+    Type.Object({ ...registration, provider: Type.Literal('gmail'), gmail: GmailSettings }, { additionalProperties: false }),
+  ]),
 );
 export type AccountRegistered = Static<typeof AccountRegistered>;
 
@@ -88,7 +105,10 @@ export type AccountSettingsChanged = Static<typeof AccountSettingsChanged>;
 export const AccountCredentialsChanged = envelope(
   'AccountCredentialsChanged',
   1,
-  Type.Object({ smtp: SmtpSettings, actor: Actor }, { additionalProperties: false }),
+  Type.Union([
+    Type.Object({ smtp: SmtpSettings, actor: Actor }, { additionalProperties: false }),
+    Type.Object({ gmail: GmailSettings, actor: Actor }, { additionalProperties: false }),
+  ]),
 );
 export type AccountCredentialsChanged = Static<typeof AccountCredentialsChanged>;
 

@@ -97,6 +97,8 @@ export const EmailSent = envelope(
       attempt: Type.Integer({ minimum: 1 }),
       startedAt: IsoTime,
       headerMessageId: Type.String({ maxLength: 300 }),
+      /** The provider's own id of the message (Gmail's message id); absent for SMTP. */
+      providerMessageId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
       ...SmtpReply,
     },
     { additionalProperties: false },

@@ -2,7 +2,15 @@ import { sql } from '@databases/pg';
 import type { Database } from '../connect.js';
 
 export type Outcome =
-  | { readonly kind: 'sent'; readonly messageId: string; readonly replyCode?: number; readonly reply?: string; readonly headerMessageId: string }
+  | {
+      readonly kind: 'sent';
+      readonly messageId: string;
+      readonly replyCode?: number;
+      readonly reply?: string;
+      readonly headerMessageId: string;
+      /** The provider's id (Gmail's); the ledger keeps it in `reply` (see GMAIL_REPLY). */
+      readonly providerMessageId?: string;
+    }
   | {
       readonly kind: 'retry';
       readonly messageId: string;
@@ -118,4 +126,54 @@ export async function releaseClaims(db: Database, accountId: string, epoch: numb
   await db.query(sql`
     UPDATE deliveries SET state = 'assigned', claim_epoch = NULL, claimed_at = NULL, updated_at = now()
     WHERE message_id = ANY(${messageIds}::text[]) AND account_id = ${accountId} AND state = 'claimed' AND claim_epoch = ${epoch}`);
+}
+
+/** How a Gmail id is written in the ledger's `reply` column, and read back. */
+export const GMAIL_REPLY = {
+  format: (gmailId: string): string => `gmail id ${gmailId}`,
+  parse: (reply: string | null | undefined): string | undefined => (reply ? /^gmail id (\S+)$/.exec(reply)?.[1] : undefined),
+};
+
+/** An `uncertain` row of an account: the provider may have the message. */
+export interface UncertainRow {
+  readonly messageId: string;
+  readonly assignment: number;
+  readonly attempt: number;
+  readonly sendingAt: Date | null;
+  readonly outcomeAt: Date | null;
+}
+
+/** The account's `uncertain` rows whose send began after `since` (those a Sent-mail search may still settle). */
+export async function listUncertain(db: Database, accountId: string, since: Date, limit = 1000): Promise<UncertainRow[]> {
+  const rows = await db.query(sql`
+    SELECT message_id, assignment, attempt, sending_at, outcome_at FROM deliveries
+    WHERE account_id = ${accountId} AND state = 'uncertain' AND (sending_at IS NULL OR sending_at >= ${since})
+    ORDER BY sending_at LIMIT ${limit}`);
+  return rows.map((r) => ({ messageId: r.message_id, assignment: r.assignment, attempt: r.attempt, sendingAt: r.sending_at, outcomeAt: r.outcome_at }));
+}
+
+export interface ResolveSentInput {
+  readonly accountId: string;
+  readonly epoch: number;
+  readonly messageId: string;
+  readonly headerMessageId: string;
+  readonly reply: string;
+}
+
+/**
+ * An `uncertain` row found at the provider (Gmail's Sent mail): `sent`. Fenced by the epoch
+ * (a worker that lost the account writes nothing); `outcome_at` is kept, since the row was
+ * counted against the limit in that minute when it became uncertain. Answers the row's
+ * attempt (for the event) or null when the row is not uncertain any more or the epoch moved.
+ */
+export async function resolveUncertainSent(db: Database, input: ResolveSentInput): Promise<{ assignment: number; attempt: number; sendingAt: Date | null; outcomeAt: Date } | null> {
+  return db.tx(async (tx) => {
+    const [e] = await tx.query(sql`SELECT epoch FROM account_epochs WHERE account_id = ${input.accountId} FOR SHARE`);
+    if (!e || Number(e.epoch) !== input.epoch) return null;
+    const [r] = await tx.query(sql`
+      UPDATE deliveries SET state = 'sent', reason = NULL, reply = ${input.reply}, header_message_id = ${input.headerMessageId}, updated_at = now()
+      WHERE message_id = ${input.messageId} AND account_id = ${input.accountId} AND state = 'uncertain'
+      RETURNING assignment, attempt, sending_at, outcome_at`);
+    return r ? { assignment: r.assignment, attempt: r.attempt, sendingAt: r.sending_at, outcomeAt: r.outcome_at } : null;
+  });
 }

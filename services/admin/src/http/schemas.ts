@@ -120,7 +120,9 @@ export const CreateAccount = Type.Object(
     name: Type.String({ minLength: 1, maxLength: 200 }),
     fromAddress: Type.String({ maxLength: 1000 }),
     fromName: Type.Optional(LooseText(200)),
-    smtp: Type.Object(
+    /** Default 'smtp' (with `smtp`); 'gmail' takes `gmail` instead and sends as the From address. */
+    provider: Type.Optional(Type.Union([Type.Literal('smtp'), Type.Literal('gmail')])),
+    smtp: Type.Optional(Type.Object(
       {
         host: Type.String({ minLength: 1, maxLength: 253, pattern: '^[A-Za-z0-9.:\\[\\]-]+$' }),
         port: Type.Integer({ minimum: 1, maximum: 65535 }),
@@ -129,8 +131,18 @@ export const CreateAccount = Type.Object(
         password: Type.String({ minLength: 1, maxLength: 4096, writeOnly: true }),
       },
       { additionalProperties: false },
-    ),
-    dailyLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000, default: 500 })),
+    )),
+    gmail: Type.Optional(Type.Object(
+      {
+        /** The service account's key file (JSON text or object), with domain-wide delegation for the From address. Never answered back. */
+        serviceAccountKey: Type.Union([Type.String({ minLength: 1, maxLength: 16_384 }), Type.Object({}, { additionalProperties: true, maxProperties: 50 })], { writeOnly: true }),
+        /** A Workspace trial: Google allows 500 messages a day instead of 2,000. */
+        workspaceTrial: Type.Optional(Type.Boolean()),
+      },
+      { additionalProperties: false },
+    )),
+    /** Default: the provider's own limit (SMTP 500; Gmail 2,000, on a Workspace trial 500). */
+    dailyLimit: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000 })),
     batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 50 })),
     sendDelayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000, default: 0 })),
     postalAddress: Type.Optional(LooseText(500)),
@@ -146,15 +158,18 @@ export type ChangeSettings = Static<typeof ChangeSettings>;
 export const AccountView = Type.Object({
   id: AccountId,
   name: Type.String(),
-  provider: Type.Literal('smtp'),
+  provider: Type.Union([Type.Literal('smtp'), Type.Literal('gmail')]),
   fromAddress: Type.String(),
-  smtp: Type.Object({
+  /** SMTP accounts only. */
+  smtp: Type.Optional(Type.Object({
     host: Type.String(),
     port: Type.Integer(),
     tls: TlsMode,
     user: Type.String(),
     secretId: Type.String(),
-  }),
+  })),
+  /** Gmail accounts only: the user sent as and the id of the stored key (never the key). */
+  gmail: Type.Optional(Type.Object({ user: Type.String(), secretId: Type.String(), workspaceTrial: Type.Boolean() })),
   settings: Type.Object({ ...settingsFields, warmup: Nullable(WarmupView), dkim: Nullable(Type.Object({ domain: Type.String(), selector: Type.String() })) }),
   /** The limit in force now (the daily limit, or the warm-up's step). */
   effectiveDailyLimit: Type.Integer(),

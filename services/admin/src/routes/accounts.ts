@@ -11,6 +11,8 @@ import {
   isPostbusError,
   newId,
   parseAddress,
+  defaultDailyLimit,
+  type AccountCommand,
   type AccountEvent,
   type AccountState,
   type SendingSettings,
@@ -18,6 +20,7 @@ import {
 } from '@postbus/contracts';
 import { putSecret, withDatabase } from '@postbus/db';
 import { dkimDnsRecordValue } from '@postbus/mail';
+import { GmailConfigError, parseServiceAccountKey } from '@postbus/transports';
 import { readAccount } from '../adapters/log.js';
 import { LIMITS, type AdminDeps } from '../deps.js';
 import { Problem } from '../http/problem.js';
@@ -46,7 +49,9 @@ function toView(state: AccountState, now: Date) {
     name: state.name,
     provider: state.provider,
     fromAddress: state.fromAddress,
-    smtp: { ...state.smtp },
+    ...(state.provider === 'smtp'
+      ? { smtp: { ...state.smtp } }
+      : { gmail: { user: state.gmail.user, secretId: state.gmail.secretId, workspaceTrial: state.gmail.workspaceTrial ?? false } }),
     settings: { ...state.settings, warmup: state.settings.warmup ?? null, dkim: state.settings.dkim ? { domain: state.settings.dkim.domain, selector: state.settings.dkim.selector } : null },
     effectiveDailyLimit: effectiveDailyLimit(state.settings, now),
     status: state.status,
@@ -62,7 +67,7 @@ function toView(state: AccountState, now: Date) {
 const notFound = () => new PostbusError('account_not_found', 'no such account', { status: 404 });
 const errors = { 400: Problem, 401: Problem, 404: Problem, 409: Problem, 413: Problem, 415: Problem, 422: Problem, 503: Problem };
 
-/** SMTP sender accounts: registered and changed by appending to their aggregate in ACCOUNTS. */
+/** Sender accounts (SMTP or Gmail API): registered and changed by appending to their aggregate in ACCOUNTS. */
 export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = async (app, { deps, clock }) => {
   const { bus, db, directory, cipher } = deps;
 
@@ -70,23 +75,31 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     '/',
     {
       bodyLimit: LIMITS.smallBodyBytes,
-      schema: { tags: ['accounts'], summary: 'Register an SMTP account', body: CreateAccount, response: { 201: AccountView, ...errors } },
+      schema: { tags: ['accounts'], summary: 'Register an SMTP or Gmail API account', body: CreateAccount, response: { 201: AccountView, ...errors } },
     },
     async (request, reply) => {
       const b = request.body;
-      assertHeaderSafe({ name: b.name, fromName: b.fromName, postalAddress: b.postalAddress, 'smtp.user': b.smtp.user });
+      const provider = b.provider ?? 'smtp';
+      type Given = { smtp: NonNullable<typeof b.smtp> } | { gmail: NonNullable<typeof b.gmail> };
+      const credentials: Given | undefined = provider === 'smtp' ? (b.smtp && !b.gmail ? { smtp: b.smtp } : undefined) : b.gmail && !b.smtp ? { gmail: b.gmail } : undefined;
+      if (!credentials) throw new PostbusError('invalid_request', `provider ${provider}: give \`${provider}\` settings, and only those`, { status: 400 });
+      assertHeaderSafe({ name: b.name, fromName: b.fromName, postalAddress: b.postalAddress, 'smtp.user': b.smtp?.user });
       let fromAddress: string;
       try {
         fromAddress = parseAddress(b.fromAddress).address;
       } catch (err) {
         throw new ValidationError('invalid_address', `fromAddress: ${(err as Error).message}`);
       }
+      // Checked before anything is stored: a key that cannot work is a 400 now, not a failure at every send.
+      const gmailKey = 'gmail' in credentials ? serviceAccountKeyOf(credentials.gmail.serviceAccountKey, deps.gmailTrustedTokenUris ?? []) : undefined;
       const accountId = newId('acc');
       const secretId = newId('sec');
-      // The password is stored (encrypted) before the event that names its id exists.
-      await withDatabase(() => putSecret(db, cipher, secretId, 'smtp_password', b.smtp.password));
+      // The secret is stored (encrypted) before the event that names its id exists.
+      if ('smtp' in credentials) await withDatabase(() => putSecret(db, cipher, secretId, 'smtp_password', credentials.smtp.password));
+      else await withDatabase(() => putSecret(db, cipher, secretId, 'gmail_service_account_key', gmailKey!));
+      const workspaceTrial = 'gmail' in credentials && credentials.gmail.workspaceTrial === true;
       const settings: SendingSettings = {
-        dailyLimit: b.dailyLimit ?? 500,
+        dailyLimit: b.dailyLimit ?? defaultDailyLimit(provider, { workspaceTrial }),
         batchSize: b.batchSize ?? 50,
         sendDelayMs: b.sendDelayMs ?? 0,
         postalAddress: b.postalAddress?.trim() || null,
@@ -94,11 +107,14 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
         ...(b.warmup ? { warmup: warmupOf(b.warmup, clock()) } : {}),
       };
       const now = clock().toISOString();
-      const smtp = { host: b.smtp.host, port: b.smtp.port, tls: b.smtp.tls, user: b.smtp.user, secretId };
-      const command = { type: 'RegisterAccount' as const, accountId, name: b.name, fromAddress, smtp, settings, actor: request.principal };
+      const common = { type: 'RegisterAccount' as const, accountId, name: b.name, fromAddress, settings, actor: request.principal };
+      const command: AccountCommand =
+        'smtp' in credentials
+          ? { ...common, smtp: { host: credentials.smtp.host, port: credentials.smtp.port, tls: credentials.smtp.tls, user: credentials.smtp.user, secretId } }
+          : { ...common, gmail: { user: fromAddress, secretId, ...(workspaceTrial ? { workspaceTrial } : {}) } };
       const events = decideAccount(command, null, { eventId: newId('evt'), now });
       await appendAll(bus, accountId, events, 0);
-      request.log.info({ accountId }, 'account registered');
+      request.log.info({ accountId, provider }, 'account registered');
       return reply.code(201).send(toView(fold(null, events)!, clock()));
     },
   );
@@ -248,6 +264,21 @@ function dkimRecordOf(body: { domain: string; privateKey: string }, fromAddress:
     throw new ValidationError('dkim_domain_not_aligned', `domain: must be ${fromDomain} or a parent of it, so that DMARC aligns with the From address`);
   }
   return value;
+}
+
+/**
+ * The service-account key as the JSON text to store, once parseServiceAccountKey accepts it
+ * (an RSA key, a client email, a token_uri of Google's or a trusted one). The error names the
+ * field at fault, never a value from the key.
+ */
+function serviceAccountKeyOf(key: string | Record<string, unknown>, trustedTokenUris: readonly string[]): string {
+  try {
+    parseServiceAccountKey(key, trustedTokenUris);
+  } catch (err) {
+    if (err instanceof GmailConfigError) throw new PostbusError('gmail_key_invalid', err.message, { status: 400 });
+    throw new PostbusError('gmail_key_invalid', 'service-account key could not be read', { status: 400 });
+  }
+  return typeof key === 'string' ? key : JSON.stringify(key);
 }
 
 function warmupOf(w: { days: number; startLimit: number; startedAt?: string | undefined }, now: Date): Warmup {

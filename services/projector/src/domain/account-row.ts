@@ -1,4 +1,4 @@
-import { evolveAccount, type AccountEvent, type AccountState } from '@postbus/contracts';
+import { evolveAccount, type AccountEvent, type AccountState, type SmtpSettings } from '@postbus/contracts';
 import { canonicalTime } from './time.js';
 
 /**
@@ -53,10 +53,11 @@ function rowOf(s: AccountState): AccountRow {
     provider: s.provider,
     fromAddress: s.fromAddress,
     fromName: s.settings.fromName,
-    smtpHost: s.smtp.host,
-    smtpPort: s.smtp.port,
-    smtpTls: s.smtp.tls,
-    smtpUser: s.smtp.user,
+    // A Gmail account has no SMTP server: its row names the user it sends as, and no host.
+    smtpHost: s.provider === 'smtp' ? s.smtp.host : '',
+    smtpPort: s.provider === 'smtp' ? s.smtp.port : 0,
+    smtpTls: s.provider === 'smtp' ? s.smtp.tls : '',
+    smtpUser: s.provider === 'smtp' ? s.smtp.user : s.gmail.user,
     dailyLimit: s.settings.dailyLimit,
     batchSize: s.settings.batchSize,
     sendDelayMs: s.settings.sendDelayMs,
@@ -78,10 +79,11 @@ function stateOf(r: AccountRow): AccountState {
     id: r.accountId,
     version: r.version,
     name: r.name,
-    provider: r.provider as AccountState['provider'],
     fromAddress: r.fromAddress,
     // The secret id is not kept: evolveAccount only carries it along, and rowOf drops it.
-    smtp: { host: r.smtpHost, port: r.smtpPort, tls: r.smtpTls as AccountState['smtp']['tls'], user: r.smtpUser, secretId: '' },
+    ...(r.provider === 'gmail'
+      ? { provider: 'gmail' as const, gmail: { user: r.smtpUser, secretId: '' } }
+      : { provider: 'smtp' as const, smtp: { host: r.smtpHost, port: r.smtpPort, tls: r.smtpTls as SmtpSettings['tls'], user: r.smtpUser, secretId: '' } }),
     settings: {
       dailyLimit: r.dailyLimit,
       batchSize: r.batchSize,

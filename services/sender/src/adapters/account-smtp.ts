@@ -1,30 +1,14 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { classifySmtpReply } from '@postbus/classify';
-import { isPostbusError, type AccountState } from '@postbus/contracts';
-import { getSecret, type ClaimedMessage, type Database, type Outcome, type SecretCipher } from '@postbus/db';
-import { composeCompliant, signDkim, type TokenIssuer } from '@postbus/mail';
+import { isPostbusError, type AccountState, type SmtpSettings } from '@postbus/contracts';
+import { getSecret, type ClaimedMessage, type Database, type SecretCipher } from '@postbus/db';
+import { signDkim } from '@postbus/mail';
 import type { Logger } from '@postbus/telemetry';
 import { SmtpSendError, SmtpSession } from '@postbus/transports';
 import { DEFAULT_RETRY_DELAYS_MS, outcomeOfFailure } from '../domain/outcome.js';
+import { composeFor, type ComplianceSettings, type SendLease, type SendResult } from './compose.js';
 
-/** A failure that is the account's or the platform's, not the message's: the leader decides what follows. */
-export interface Fault {
-  readonly scope: 'account' | 'platform';
-  readonly reason: string;
-  readonly detail?: string;
-  readonly retryAfter?: Date;
-}
-
-export interface SendResult {
-  readonly outcome: Outcome;
-  readonly fault?: Fault;
-}
-
-/** What the worker's lease offers a send: may a transaction start, and how long may it last. */
-export interface SendLease {
-  valid(): boolean;
-  remainingMs(): number;
-}
+export type { ComplianceSettings, Fault, SendLease, SendResult } from './compose.js';
 
 export interface AccountSmtpDeps {
   readonly db: Database;
@@ -40,17 +24,6 @@ export interface AccountSmtpDeps {
   readonly compliance: ComplianceSettings;
 }
 
-export interface ComplianceSettings {
-  /** Issues tracking tokens (a TokenKeyring derived from the master keys). */
-  readonly tokens: TokenIssuer;
-  /** The tracking service's public base: `{base}/unsubscribe/…`, `/track/click/…`, `/track/open/…`. */
-  readonly trackingBase: string;
-  /** The last Feedback-ID field: one stable id for this deployment. */
-  readonly feedbackSenderId: string;
-  /** The platform-wide tracking switches, read at each message (runtime settings). */
-  readonly tracking?: () => { readonly opens: boolean; readonly clicks: boolean };
-}
-
 /**
  * One account's way out: compose a claimed message, send it over the account's session,
  * and say what happened as an Outcome. The session is rebuilt when the account's SMTP
@@ -64,42 +37,9 @@ export class AccountSmtp {
   constructor(private readonly deps: AccountSmtpDeps) {}
 
   async send(account: AccountState, c: ClaimedMessage, now: Date, lease: SendLease): Promise<SendResult> {
-    let composed;
-    try {
-      const { tokens, trackingBase, feedbackSenderId } = this.deps.compliance;
-      const postalAddress = account.settings.postalAddress ?? undefined;
-      // Bulk mail: one-click unsubscribe, the footer with the postal address, tracking.
-      // Transactional mail: none of it unless asked (a postal address, if any, is not shown).
-      const kind =
-        c.kind === 'bulk'
-          ? { mailType: 'bulk' as const, postalAddress: postalAddress ?? '' }
-          : { mailType: 'transactional' as const, ...(postalAddress ? { postalAddress } : {}) };
-      // The message's choice (default: on for bulk, off for transactional), never above the platform's switch.
-      const global = this.deps.compliance.tracking?.() ?? { opens: true, clicks: true };
-      const wanted = { opens: c.content.tracking?.opens ?? c.kind === 'bulk', clicks: c.content.tracking?.clicks ?? c.kind === 'bulk' };
-      composed = composeCompliant({
-        ...kind,
-        tracking: { opens: global.opens && wanted.opens, clicks: global.clicks && wanted.clicks },
-        accountId: account.id,
-        ...(c.campaignId ? { campaignId: c.campaignId } : {}),
-        trackingBase,
-        feedbackSenderId,
-        messageId: c.messageId,
-        from: { address: account.fromAddress, name: account.settings.fromName },
-        to: { address: c.recipient, name: c.content.toName ?? null },
-        ...(c.content.replyTo ? { replyTo: c.content.replyTo } : {}),
-        subject: c.content.subject,
-        ...(c.content.text !== undefined ? { text: c.content.text } : {}),
-        ...(c.content.html !== undefined ? { html: c.content.html } : {}),
-        ...(c.content.headers ? { headers: c.content.headers } : {}),
-        ...(c.content.variables ? { variables: c.content.variables } : {}),
-        date: now,
-        messageIdDomain: account.fromAddress.split('@')[1] ?? 'localhost',
-      }, tokens);
-    } catch (err) {
-      this.deps.log.warn({ err, messageId: c.messageId }, 'message cannot be composed');
-      return { outcome: { kind: 'failed', messageId: c.messageId, reason: isPostbusError(err) ? err.code : 'compose_failed' } };
-    }
+    const c1 = composeFor(account, c, now, this.deps.compliance, this.deps.log);
+    if ('result' in c1) return c1.result;
+    let composed = c1.composed;
     const dkim = account.settings.dkim;
     if (dkim) {
       try {
@@ -113,7 +53,8 @@ export class AccountSmtp {
     }
     let session: SmtpSession;
     try {
-      session = await this.sessionFor(account);
+      if (account.provider !== 'smtp') throw new Error(`account ${account.id} is not an SMTP account`);
+      session = await this.sessionFor(account.smtp);
     } catch (err) {
       // The password could not be read (Postgres away, a key missing): nothing was sent, so
       // no attempt is used and the row does not stay `sending`.
@@ -176,16 +117,16 @@ export class AccountSmtp {
     this.session = undefined;
   }
 
-  private async sessionFor(account: AccountState): Promise<SmtpSession> {
-    const key = JSON.stringify(account.smtp);
+  private async sessionFor(smtp: SmtpSettings): Promise<SmtpSession> {
+    const key = JSON.stringify(smtp);
     if (this.session && this.sessionKey === key) return this.session;
     this.session?.close();
-    const password = await getSecret(this.deps.db, this.deps.cipher, account.smtp.secretId);
+    const password = await getSecret(this.deps.db, this.deps.cipher, smtp.secretId);
     this.session = new SmtpSession({
-      host: account.smtp.host,
-      port: account.smtp.port,
-      tls: account.smtp.tls,
-      user: account.smtp.user,
+      host: smtp.host,
+      port: smtp.port,
+      tls: smtp.tls,
+      user: smtp.user,
       password,
       timeoutMs: this.deps.smtpTimeoutMs ?? 60_000,
       ...(this.deps.clientName ? { clientName: this.deps.clientName } : {}),

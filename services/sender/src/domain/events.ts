@@ -1,5 +1,5 @@
 import { eventIds, type MailEvent } from '@postbus/contracts';
-import type { Outcome, SettledMessage, WorkRef } from '@postbus/db';
+import { GMAIL_REPLY, type Outcome, type SettledMessage, type WorkRef } from '@postbus/db';
 
 /** The MAIL events a worker appends, built from ledger facts (pure: time and ids come in). */
 
@@ -23,7 +23,14 @@ export function outcomeEvent(ref: AttemptRef, o: Outcome, at: Date, startedAt: D
         ...base,
         id: id('sent'),
         type: 'EmailSent',
-        data: { assignment: ref.assignment, attempt: ref.attempt, startedAt: iso(startedAt), headerMessageId: o.headerMessageId, ...reply(o) },
+        data: {
+          assignment: ref.assignment,
+          attempt: ref.attempt,
+          startedAt: iso(startedAt),
+          headerMessageId: o.headerMessageId,
+          ...(o.providerMessageId ? { providerMessageId: o.providerMessageId } : {}),
+          ...reply(o),
+        },
       };
     case 'retry':
       return {
@@ -73,8 +80,10 @@ export function settledEvent(accountId: string, s: SettledMessage): MailEvent | 
   const at = s.outcomeAt ?? s.sendingAt ?? new Date(0);
   const reply = { ...(s.replyCode !== null ? { replyCode: s.replyCode } : {}), ...(s.reply !== null ? { reply: s.reply } : {}) };
   switch (s.state) {
-    case 'sent':
-      return outcomeEvent(ref, { kind: 'sent', messageId: s.messageId, headerMessageId: s.headerMessageId ?? '', ...reply }, at, s.sendingAt ?? at);
+    case 'sent': {
+      const providerMessageId = GMAIL_REPLY.parse(s.reply);
+      return outcomeEvent(ref, { kind: 'sent', messageId: s.messageId, headerMessageId: s.headerMessageId ?? '', ...reply, ...(providerMessageId ? { providerMessageId } : {}) }, at, s.sendingAt ?? at);
+    }
     case 'failed':
       return outcomeEvent(ref, { kind: 'failed', messageId: s.messageId, reason: s.reason ?? 'failed', ...reply }, at, at);
     case 'uncertain':
