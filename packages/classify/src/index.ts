@@ -11,3 +11,18 @@ export {
   type SmtpPhase,
   type SmtpReplyInput,
 } from './types.js';
+export { classifyBounce } from './report/bounce.js';
+export { parseReport } from './report/parse.js';
+export {
+  REPORT_REASONS,
+  ReportParseError,
+  type BounceInput,
+  type BounceSeverity,
+  type BounceVerdict,
+  type ComplaintReport,
+  type OriginalMessage,
+  type ParsedReport,
+  type RecipientReport,
+  type ReportKind,
+  type ReportReason,
+} from './report/types.js';

@@ -4,6 +4,7 @@ import type { Namespace } from '@postbus/contracts';
 import { connectDatabase, type Database } from '@postbus/db';
 import { createLogger, type Logger } from '@postbus/telemetry';
 import { parseArgs, type ParsedArgs } from './args.js';
+import { classifyFiles } from './commands/classify.js';
 import { runDemo } from './commands/demo/index.js';
 import { migrateDatabase } from './commands/migrate.js';
 import { rebuildProjections } from './commands/projections.js';
@@ -78,6 +79,16 @@ const demoCommand: Command = {
   run: (ctx) => runDemo({ env: ctx.io.env, stdout: ctx.io.stdout, stderr: ctx.io.stderr, exitWhenDone: ctx.args.flags.exit === true }),
 };
 
+const classifyCommand: Command = {
+  path: ['classify'],
+  usage: 'classify FILE...',
+  summary: 'read bounce, complaint and auto-reply mails (.eml) and print one JSON line per recipient',
+  run(ctx) {
+    if (ctx.args.positionals.length === 0) throw new UsageError('classify needs at least one file');
+    return classifyFiles({ files: ctx.args.positionals, stdout: ctx.io.stdout, stderr: ctx.io.stderr });
+  },
+};
+
 const help: Command = {
   path: ['help'],
   usage: 'help',
@@ -88,7 +99,7 @@ const help: Command = {
 };
 
 /** The command table: a new command is one more entry. */
-export const commands: Command[] = [rebuild, migrateCommand, demoCommand, help];
+export const commands: Command[] = [rebuild, migrateCommand, demoCommand, classifyCommand, help];
 
 export function helpText(table: readonly Command[]): string {
   const width = Math.max(...table.map((c) => c.usage.length));
