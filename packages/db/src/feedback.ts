@@ -57,7 +57,7 @@ export async function addMailbox(db: Queryable, cipher: SecretCipher, input: New
     INSERT INTO feedback_mailboxes (id, account_id, purpose, host, port, tls, username, secret_id, folder)
     VALUES (${id}, ${input.accountId}, ${input.purpose}, ${input.host}, ${input.port}, ${input.tls}, ${input.username}, ${secretId}, ${input.folder ?? 'INBOX'})
     RETURNING *`);
-  return mailboxOf(row!);
+  return mailboxOf(row as Record<string, unknown>);
 }
 
 export async function listMailboxes(db: Queryable): Promise<FeedbackMailbox[]> {

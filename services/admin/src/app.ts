@@ -7,6 +7,7 @@ import { errorHandler, problem, sendProblem } from './http/problem.js';
 import { registerSecurity } from './http/security.js';
 import { accountRoutes } from './routes/accounts.js';
 import { authRoutes } from './routes/auth.js';
+import { feedbackRoutes } from './routes/feedback.js';
 import { healthRoutes } from './routes/health.js';
 import { messageRoutes } from './routes/messages.js';
 import { operationsRoutes } from './routes/operations.js';
@@ -54,6 +55,7 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   await app.register(messageRoutes, { prefix: '/v1/messages', deps, clock });
   await app.register(operationsRoutes, { prefix: '/v1', deps, clock });
   await app.register(suppressionRoutes, { prefix: '/v1/suppressions', deps, clock });
+  await app.register(feedbackRoutes, { prefix: '/v1', deps });
   await app.ready();
   return app;
 }

@@ -34,6 +34,7 @@ const node = buildSender({
     tokens,
     trackingBase: config.tracking.publicUrl,
     feedbackSenderId: config.sender.feedbackSenderId,
+    ...(config.bounces.unsubscribeMailbox ? { unsubscribeMailbox: config.bounces.unsubscribeMailbox } : {}),
     tracking: () => ({ opens: runtime.get().trackOpens, clicks: runtime.get().trackClicks }),
   },
   nodeId: config.sender.nodeId,

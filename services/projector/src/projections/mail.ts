@@ -1,10 +1,11 @@
-import { streamName, type Namespace, type PostbusEvent } from '@postbus/contracts';
+import { streamName, type FeedbackEvent, type Namespace, type PostbusEvent } from '@postbus/contracts';
 import { sql, type Projection, type StoredMessage, type Transaction } from '@postbus/db';
 import { decodeBatch } from '../adapters/decode.js';
 import { foldQueueRows, STATUS_OF, type QueueEvent, type QueueRow, type QueueStatus } from '../domain/queue-row.js';
 import { sendLogOf, type SendLogRow } from '../domain/send-log.js';
 import { ts } from '../adapters/sql.js';
 import { silentLog, type ProjectionOptions } from '../options.js';
+import { canonicalTime } from '../domain/time.js';
 
 export const MAIL_PROJECTION = 'mail';
 export const MAIL_LOCK_KEY = 7_240_102;
@@ -42,7 +43,28 @@ const ddl = [
   )`,
   sql`CREATE INDEX IF NOT EXISTS send_logs_message ON send_logs (message_id, occurred_at)`,
   sql`CREATE INDEX IF NOT EXISTS send_logs_occurred ON send_logs (occurred_at)`,
+  // Bounces and complaints of our messages (the bounce processor's events), addresses as hashes.
+  sql`CREATE TABLE IF NOT EXISTS bounce_list (
+    event_id      text PRIMARY KEY,
+    kind          text NOT NULL,
+    message_id    text,
+    account_id    text,
+    campaign_id   text,
+    address_hash  text NOT NULL,
+    severity      text,
+    reason        text NOT NULL,
+    status        text,
+    reply_code    integer,
+    diagnostic    text,
+    suppressed    boolean NOT NULL,
+    occurred_at   timestamptz NOT NULL
+  )`,
+  sql`CREATE INDEX IF NOT EXISTS bounce_list_account ON bounce_list (account_id, occurred_at)`,
+  sql`CREATE INDEX IF NOT EXISTS bounce_list_campaign ON bounce_list (campaign_id, occurred_at) WHERE campaign_id IS NOT NULL`,
+  sql`CREATE INDEX IF NOT EXISTS bounce_list_occurred ON bounce_list (occurred_at, event_id)`,
 ];
+
+const isFeedbackEvent = (e: PostbusEvent): e is FeedbackEvent => e.type === 'EmailBounced' || e.type === 'EmailComplained';
 
 const isQueueEvent = (e: PostbusEvent): e is QueueEvent =>
   e.messageId !== undefined && (e.type === 'EmailRequested' || e.type in STATUS_OF);
@@ -58,10 +80,12 @@ export function mailProjection(ns: Namespace, opts: ProjectionOptions = {}): Pro
     name: MAIL_PROJECTION,
     lockKey: MAIL_LOCK_KEY,
     streams: [streamName(ns, 'REQUESTS'), streamName(ns, 'MAIL')],
-    tables: ['email_queue', 'send_logs'],
+    tables: ['email_queue', 'send_logs', 'bounce_list'],
     ddl,
     async apply(tx: Transaction, messages: readonly StoredMessage[]) {
-      const events = decodeBatch(ctx, messages, isQueueEvent);
+      const decoded = decodeBatch(ctx, messages, (e): e is QueueEvent | FeedbackEvent => isQueueEvent(e) || isFeedbackEvent(e));
+      await insertFeedback(tx, decoded.filter(isFeedbackEvent));
+      const events = decoded.filter(isQueueEvent);
       if (events.length === 0) return;
       const fresh = await insertLogs(tx, events.map(sendLogOf));
       const news = events.filter((e) => fresh.delete(e.id));
@@ -141,4 +165,24 @@ async function upsertRows(tx: Transaction, rows: readonly QueueRow[]): Promise<v
 
 function sameRow(a: QueueRow, b: QueueRow | undefined): boolean {
   return b !== undefined && (Object.keys(a) as Array<keyof QueueRow>).every((k) => a[k] === b[k]);
+}
+
+/** One bounce_list row per bounce or complaint event (a replayed event changes nothing). */
+async function insertFeedback(tx: Transaction, events: readonly FeedbackEvent[]): Promise<void> {
+  const seen = new Set<string>();
+  const rows = events.filter((e) => !seen.has(e.id) && Boolean(seen.add(e.id)));
+  if (rows.length === 0) return;
+  const bounce = (e: FeedbackEvent) => (e.type === 'EmailBounced' ? e.data : undefined);
+  await tx.query(sql`
+    INSERT INTO bounce_list (event_id, kind, message_id, account_id, campaign_id, address_hash, severity, reason, status, reply_code, diagnostic, suppressed, occurred_at)
+    SELECT * FROM unnest(
+      ${rows.map((e) => e.id)}::text[], ${rows.map((e) => (e.type === 'EmailBounced' ? 'bounce' : 'complaint'))}::text[],
+      ${rows.map((e) => e.messageId ?? null)}::text[], ${rows.map((e) => e.accountId ?? null)}::text[],
+      ${rows.map((e) => e.data.campaignId ?? null)}::text[], ${rows.map((e) => e.data.addressHash)}::text[],
+      ${rows.map((e) => bounce(e)?.severity ?? null)}::text[],
+      ${rows.map((e) => (e.type === 'EmailBounced' ? e.data.reason : e.data.feedbackType))}::text[],
+      ${rows.map((e) => bounce(e)?.status ?? null)}::text[], ${rows.map((e) => bounce(e)?.replyCode ?? null)}::int[],
+      ${rows.map((e) => bounce(e)?.diagnostic ?? null)}::text[], ${rows.map((e) => (e.type === 'EmailBounced' ? e.data.suppressed : true))}::boolean[],
+      ${rows.map((e) => canonicalTime(e.occurredAt))}::timestamptz[])
+    ON CONFLICT (event_id) DO NOTHING`);
 }

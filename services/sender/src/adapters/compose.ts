@@ -34,6 +34,8 @@ export interface ComplianceSettings {
   readonly trackingBase: string;
   /** The last Feedback-ID field: one stable id for this deployment. */
   readonly feedbackSenderId: string;
+  /** The platform's unsubscribe mailbox: List-Unsubscribe offers `mailto:` it too (with the message's token). */
+  readonly unsubscribeMailbox?: string;
   /** The platform-wide tracking switches, read at each message (runtime settings). */
   readonly tracking?: () => { readonly opens: boolean; readonly clicks: boolean };
 }
@@ -60,7 +62,7 @@ export function composeFor(
   log: Logger,
 ): { readonly composed: CompliantMessage } | { readonly result: SendResult } {
   try {
-    const { tokens, trackingBase, feedbackSenderId } = compliance;
+    const { tokens, trackingBase, feedbackSenderId, unsubscribeMailbox } = compliance;
     const postalAddress = account.settings.postalAddress ?? undefined;
     // Bulk mail: one-click unsubscribe, the footer with the postal address, tracking.
     // Transactional mail: none of it unless asked (a postal address, if any, is not shown).
@@ -78,6 +80,7 @@ export function composeFor(
       ...(c.campaignId ? { campaignId: c.campaignId } : {}),
       trackingBase,
       feedbackSenderId,
+      ...(unsubscribeMailbox ? { unsubscribeMailbox } : {}),
       messageId: c.messageId,
       from: { address: account.fromAddress, name: account.settings.fromName },
       to: { address: c.recipient, name: c.content.toName ?? null },

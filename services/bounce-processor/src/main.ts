@@ -1,0 +1,49 @@
+import { connectBus, ensureStreams } from '@postbus/bus';
+import { describeConfig, loadConfig } from '@postbus/config';
+import { streamSpecs } from '@postbus/contracts';
+import { connectDatabase, migrate } from '@postbus/db';
+import { loadKeyring, loadTokenKeyring } from '@postbus/secrets';
+import { createLogger, onShutdown, startHealthServer } from '@postbus/telemetry';
+import { FeedbackPoller } from './poller.js';
+
+// Composition root: the only place that reads configuration and builds clients.
+const config = loadConfig();
+const log = createLogger({ service: 'bounce-processor', level: config.logLevel });
+log.info({ config: describeConfig(config) }, 'starting');
+
+const ns = { prefix: config.namespace };
+const cipher = await loadKeyring(config.secrets);
+const tokens = await loadTokenKeyring(config.secrets);
+const db = connectDatabase({ url: config.databaseUrl, applicationName: 'postbus-bounce-processor', onError: (err) => log.warn({ err }, 'postgres pool error') });
+await migrate(db);
+const bus = await connectBus({ servers: config.natsServers, name: 'postbus-bounce-processor', namespace: ns });
+await ensureStreams(bus, streamSpecs(ns, { replicas: config.streamReplicas, logRetentionDays: config.logRetentionDays }));
+
+const b = config.bounces;
+const poller = new FeedbackPoller(
+  { db, bus, log, cipher, tokens, softBounce: { limit: b.softBounceLimit, windowMs: b.softBounceWindowDays * 86_400_000 } },
+  {
+    intervalMs: b.pollIntervalMs,
+    maxReportBytes: b.maxReportBytes,
+    instanceId: `bounce-processor-${process.pid}`,
+    thresholds: {
+      minSample: b.rateMinSample,
+      hardBouncePause: b.hardBouncePausePercent / 100,
+      complaintAlert: b.complaintAlertPercent / 100,
+      complaintPause: b.complaintPausePercent / 100,
+      policyAlert: b.policyAlertPercent / 100,
+    },
+  },
+);
+const controller = new AbortController();
+const running = poller.run(controller.signal);
+const health = await startHealthServer(b.healthPort, async () => !bus.nc.isClosed());
+log.info({ healthPort: health.port, pollIntervalMs: b.pollIntervalMs }, 'bounce processor ready');
+
+onShutdown(log, [
+  () => controller.abort(),
+  () => running,
+  () => health.close(),
+  () => bus.close(),
+  () => db.dispose(),
+]);
