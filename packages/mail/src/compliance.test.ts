@@ -102,7 +102,8 @@ describe('composeCompliant: bulk mail', () => {
     expect(clicks[0]).toBe(clicks[1]);
     expect(tokenOf(clicks[0] as string)).toEqual({
       kind: 'click',
-      payload: { messageId: bulk.messageId, accountId: bulk.accountId, url: 'https://shop.example.com/sale?a=1&b=2' },
+      // issuedAt: the compose time (Unix seconds), for telling a link scanner from a person.
+      payload: { messageId: bulk.messageId, accountId: bulk.accountId, url: 'https://shop.example.com/sale?a=1&b=2', issuedAt: Date.parse('2024-03-05T09:04:05Z') / 1000 },
     });
     expect(m.text).toContain(`see ${clicks[0]}.\r\n`);
     expect(m.text).not.toContain('shop.example.com');

@@ -126,12 +126,14 @@ export function composeCompliant(input: CompliantComposeInput, issuer: TokenIssu
   if (clicks) {
     const tokens = new Map<string, string>();
     const ours = [`${trackingBase}/`, `${unsubscribeBase}/unsubscribe/`];
+    // The compose time goes into each click token: a click seconds after it is a scanner's.
+    const issuedAt = Math.floor(input.date.getTime() / 1000);
     const rewrite = (url: string): string | undefined => {
       const target = trackableUrl(url);
       if (target === undefined || ours.some((prefix) => target.startsWith(prefix))) return undefined;
       let tracked = tokens.get(target);
       if (tracked === undefined) {
-        tracked = `${trackingBase}/track/click/${issuer.issue('click', { messageId, accountId, url: target })}`;
+        tracked = `${trackingBase}/track/click/${issuer.issue('click', { messageId, accountId, url: target, ...(issuedAt >= 0 ? { issuedAt } : {}) })}`;
         tokens.set(target, tracked);
       }
       return tracked;

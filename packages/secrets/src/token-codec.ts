@@ -44,6 +44,13 @@ export class PayloadWriter {
     return this;
   }
 
+  /** An unsigned 32-bit integer (LEB128). */
+  uint(value: number): this {
+    if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) throw new PayloadError('uint out of range');
+    this.#chunks.push(varint(value));
+    return this;
+  }
+
   bytes(): Buffer {
     return Buffer.concat(this.#chunks);
   }
@@ -81,6 +88,18 @@ export class PayloadReader {
       if ((b & 0x80) === 0) break;
     }
     return this.#take(length).toString('utf8');
+  }
+
+  uint(): number {
+    let value = 0;
+    for (let shift = 0; ; shift += 7) {
+      if (shift > 28) throw new PayloadError('uint too long');
+      const b = this.#byte();
+      value += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) break;
+    }
+    if (value > 0xffffffff) throw new PayloadError('uint out of range');
+    return value;
   }
 
   end(): void {

@@ -38,6 +38,16 @@ describe('TokenKeyring', () => {
     expect(ring.open('unsub', ring.issue('unsub', noCampaign))).toMatchObject({ ok: true, payload: noCampaign });
   });
 
+  it('carries a click’s issue time when given, and still opens click tokens without one', () => {
+    const timed = { ...samples.click, issuedAt: 1_780_000_000 };
+    expect(ring.open('click', ring.issue('click', timed))).toMatchObject({ ok: true, payload: timed });
+    expect(ring.open('click', ring.issue('click', { ...samples.click, issuedAt: 0xffffffff }))).toMatchObject({ ok: true, payload: { issuedAt: 0xffffffff } });
+    const plain = ring.open('click', ring.issue('click', samples.click));
+    expect(plain.ok && 'issuedAt' in plain.payload).toBe(false);
+    expect(codeOf(() => ring.issue('click', { ...samples.click, issuedAt: -1 }))).toBe('token_payload_invalid');
+    expect(codeOf(() => ring.issue('click', { ...samples.click, issuedAt: 1.5 }))).toBe('token_payload_invalid');
+  });
+
   it('round-trips ids of other shapes and non-ASCII addresses', () => {
     const payload = { messageId: 'msg_1', accountId: 'ACC_01J9ZXQ8K2M4N6P8R0T2V4X6Z8', address: 'zoë@bücher.example', campaignId: 'c' };
     expect(ring.open('unsub', ring.issue('unsub', payload))).toMatchObject({ ok: true, payload });

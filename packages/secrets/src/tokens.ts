@@ -29,6 +29,11 @@ export interface OpenTokenPayload {
 export interface ClickTokenPayload extends OpenTokenPayload {
   /** An absolute http(s) URL in printable ASCII: where the click redirects. */
   readonly url: string;
+  /**
+   * When the message was composed for sending (Unix seconds): a click seconds later is a link
+   * scanner's, not a person's. Absent in tokens issued before it existed.
+   */
+  readonly issuedAt?: number;
 }
 
 export interface UnsubTokenPayload extends OpenTokenPayload {
@@ -193,6 +198,11 @@ function encodePayload<K extends TokenKind>(kind: K, payload: TokenPayloads[K]):
         throw invalidPayload('url must be an absolute http(s) URL in printable ASCII of at most 4096 characters');
       }
       w.string(url);
+      const { issuedAt } = payload as ClickTokenPayload;
+      if (issuedAt !== undefined) {
+        if (!Number.isInteger(issuedAt) || issuedAt < 0 || issuedAt > 0xffffffff) throw invalidPayload('issuedAt must be Unix seconds');
+        w.uint(issuedAt);
+      }
       break;
     }
     case 'unsub': {
@@ -214,7 +224,10 @@ function decodePayload<K extends TokenKind>(kind: K, plain: Buffer): TokenPayloa
   const r = new PayloadReader(plain);
   const base = { messageId: r.id(), accountId: r.id() };
   let payload: OpenTokenPayload | ClickTokenPayload | UnsubTokenPayload;
-  if (kind === 'click') payload = { ...base, url: r.string() };
+  if (kind === 'click') {
+    const url = r.string();
+    payload = r.done ? { ...base, url } : { ...base, url, issuedAt: r.uint() };
+  }
   else if (kind === 'unsub') {
     const address = r.string();
     payload = r.done ? { ...base, address } : { ...base, address, campaignId: r.id() };

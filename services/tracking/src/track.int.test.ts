@@ -110,6 +110,27 @@ describe('GET /track/open/:token', () => {
 });
 
 describe('GET /track/click/:token', () => {
+  it('flags as a scanner a browser-like click within seconds of sending, or on every link at once; a later click is a person’s', async () => {
+    let now = new Date('2031-01-02T03:04:05.000Z');
+    const app = await h.variant({ clock: () => now });
+    const browser = { 'user-agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36' };
+    const issuedAt = now.getTime() / 1000 - 3;
+    const soon = ids();
+    await app.inject({ method: 'GET', url: `/track/click/${h.tokens.issue('click', { ...soon, url: 'https://a.example/1', issuedAt })}`, headers: browser });
+    const later = ids();
+    now = new Date('2031-01-02T04:00:00.000Z');
+    await app.inject({ method: 'GET', url: `/track/click/${h.tokens.issue('click', { ...later, url: 'https://a.example/1', issuedAt })}`, headers: browser });
+    now = new Date('2031-01-02T04:00:00.500Z');
+    await app.inject({ method: 'GET', url: `/track/click/${h.tokens.issue('click', { ...later, url: 'https://a.example/2', issuedAt })}`, headers: browser });
+    await expect.poll(async () => (await trackingEvents('LinkClicked', later.messageId)).length).toBe(2);
+    await expect.poll(async () => (await trackingEvents('LinkClicked', soon.messageId)).length).toBe(1);
+    expect((await trackingEvents<LinkClicked>('LinkClicked', soon.messageId)).map((e) => e.event.data.source)).toEqual(['scanner']);
+    expect((await trackingEvents<LinkClicked>('LinkClicked', later.messageId)).map((e) => [e.event.data.url, e.event.data.source])).toEqual([
+      ['https://a.example/1', 'human'],
+      ['https://a.example/2', 'scanner'],
+    ]);
+  });
+
   it('redirects to the URL inside the token and records LinkClicked', async () => {
     const ref = ids();
     const url = 'https://shop.example.com/spring?utm_source=mail&x=%22a%22';

@@ -7,6 +7,7 @@ import type { TrackingDeps } from '../deps.js';
 import { clickedEvent, messageRef, openedEvent } from '../domain/events.js';
 import { errorPage } from '../domain/pages.js';
 import type { RateLimiter } from '../domain/rate-limit.js';
+import { ClickJudge } from '../domain/scanner.js';
 import { classifySource } from '../domain/user-agent.js';
 import { sendNotFound, sendPage, sendPixel } from '../http/responses.js';
 import { TokenParams, openToken } from '../http/token-param.js';
@@ -45,6 +46,7 @@ const REDIRECTABLE = /^https?:\/\/[\x21-\x7e]+$/i;
  */
 export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async (app, { deps, opens, clicks, limiter, clock }) => {
   const { bus, tokens } = deps;
+  const judge = new ClickJudge();
   app.decorateRequest('trackingHit', null);
   app.decorateRequest('trackingClick', null);
   app.addHook('onRequest', async (request, reply) => {
@@ -82,7 +84,9 @@ export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async 
       // An authentic token whose ids do not fit the log still redirects: the URL was in the message.
       const ref = messageRef(opened.payload);
       if (ref && request.method === 'GET') {
-        const event = clickedEvent(ref, url, classifySource(request.headers['user-agent']), clock());
+        const now = clock();
+        const source = judge.judge({ messageId: ref.messageId, url, issuedAtSeconds: opened.payload.issuedAt, byUserAgent: classifySource(request.headers['user-agent']), nowMs: now.getTime() });
+        const event = clickedEvent(ref, url, source, now);
         // Durable before the redirect; when the outbox is away the person is redirected all the same.
         if (await clicks.write(event)) request.trackingClick = event;
       }
