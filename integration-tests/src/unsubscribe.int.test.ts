@@ -114,6 +114,12 @@ describe('unsubscribe and tracking, end to end', () => {
       return ['EmailOpened', 'LinkClicked', 'Unsubscribed'].every((t) => events.some((e) => e.type === t));
     }, { timeoutMs: 10_000, message: 'tracking events missing' });
     expect(JSON.stringify(await tracking())).not.toMatch(/reader@receiver/i);
+
+    // Honest figures: the click came seconds after sending (a scanner's, raw only); the open was a browser's.
+    await waitFor(async () => (await w.admin.request('GET', `/v1/stats/engagement?accountId=${accountId}`)).body.unsubscribed === 1, { timeoutMs: 15_000, message: 'stats not projected' });
+    const stats = (await w.admin.request('GET', `/v1/stats/engagement?accountId=${accountId}`)).body;
+    expect(stats).toMatchObject({ sent: 2, unsubscribed: 1, opens: { raw: 1, human: 1, messagesHuman: 1 }, clicks: { raw: 1, human: 0, scanner: 1, messagesHuman: 0 } });
+    expect(stats.rates).toMatchObject({ openHuman: 0.5, clickRaw: 0.5, clickHuman: 0 });
   }, 120_000);
 
   it('tracking follows the message kind, the message’s choice and the platform-wide switch', async () => {

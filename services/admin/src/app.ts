@@ -8,6 +8,7 @@ import { registerSecurity } from './http/security.js';
 import { accountRoutes } from './routes/accounts.js';
 import { authRoutes } from './routes/auth.js';
 import { feedbackRoutes } from './routes/feedback.js';
+import { statsRoutes } from './routes/stats.js';
 import { healthRoutes } from './routes/health.js';
 import { messageRoutes } from './routes/messages.js';
 import { operationsRoutes } from './routes/operations.js';
@@ -56,6 +57,7 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   await app.register(operationsRoutes, { prefix: '/v1', deps, clock });
   await app.register(suppressionRoutes, { prefix: '/v1/suppressions', deps, clock });
   await app.register(feedbackRoutes, { prefix: '/v1', deps });
+  await app.register(statsRoutes, { prefix: '/v1/stats', deps });
   await app.ready();
   return app;
 }
