@@ -141,5 +141,20 @@ describe('unsubscribe and tracking, end to end', () => {
     await send('t3@receiver.test', { subject: 'News no opens', tracking: { opens: true } });
     const noOpens = await bySubject('News no opens');
     expect([hasPixel(noOpens), hasTrackedLink(noOpens)]).toEqual([false, true]);
+
+    // Per campaign: clicks off for one campaign only; others keep them; null lifts it.
+    const patched = await w.admin.request('PATCH', '/v1/config', { trackOpens: true, campaignTracking: { quiet: { opens: true, clicks: false } } });
+    expect(patched.status).toBe(200);
+    expect(patched.body.settings.campaignTracking).toEqual({ quiet: { opens: true, clicks: false } });
+    await new Promise((r) => setTimeout(r, 1_000));
+    await send('t4@receiver.test', { subject: 'Quiet campaign', campaignId: 'quiet' });
+    await send('t5@receiver.test', { subject: 'Loud campaign', campaignId: 'loud' });
+    const quiet = await bySubject('Quiet campaign');
+    const loud = await bySubject('Loud campaign');
+    expect([hasPixel(quiet), hasTrackedLink(quiet)]).toEqual([true, false]);
+    expect([hasPixel(loud), hasTrackedLink(loud)]).toEqual([true, true]);
+    const lifted = await w.admin.request('PATCH', '/v1/config', { campaignTracking: { quiet: null } });
+    expect(lifted.body.settings.campaignTracking).toEqual({});
+    expect((await w.admin.request('PATCH', '/v1/config', { campaignTracking: { 'not a tag!': { opens: true, clicks: true } } })).status).toBe(400);
   }, 120_000);
 });

@@ -1,9 +1,10 @@
 import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
-import { PostbusError, RUNTIME_SETTINGS_KEY, RuntimeSettingsPatch, bucketName, checker, type RuntimeSettings } from '@postbus/contracts';
+import { MAX_CAMPAIGN_TRACKING, PostbusError, RUNTIME_SETTINGS_KEY, RuntimeSettingsPatch, StoredRuntimeSettings, bucketName, checker, type RuntimeSettings } from '@postbus/contracts';
 import type { Bus } from './connection.js';
 import { isWrongRevision } from './lease.js';
 
 const isPatch = checker(RuntimeSettingsPatch);
+const isStored = checker(StoredRuntimeSettings);
 
 export interface RuntimeLog {
   info(obj: object, msg: string): void;
@@ -15,11 +16,11 @@ async function openConfig(bus: Bus): Promise<KV> {
 }
 
 /** What is stored, validated; an invalid or missing value is an empty patch. */
-function parse(value: Uint8Array | undefined): RuntimeSettingsPatch | undefined {
+function parse(value: Uint8Array | undefined): StoredRuntimeSettings | undefined {
   if (!value || value.length === 0) return {};
   try {
     const v: unknown = JSON.parse(Buffer.from(value).toString('utf8'));
-    return isPatch.Check(v) ? v : undefined;
+    return isStored.Check(v) ? v : undefined;
   } catch {
     return undefined;
   }
@@ -88,7 +89,7 @@ export class RuntimeSettingsWatch {
 }
 
 /** The stored settings (only what was set) and their revision (0: never set). */
-export async function readRuntimeSettings(bus: Bus): Promise<{ stored: RuntimeSettingsPatch; revision: number }> {
+export async function readRuntimeSettings(bus: Bus): Promise<{ stored: StoredRuntimeSettings; revision: number }> {
   const kv = await openConfig(bus);
   const e = await kv.get(RUNTIME_SETTINGS_KEY);
   if (!e || e.operation !== 'PUT') return { stored: {}, revision: e?.revision ?? 0 };
@@ -99,11 +100,23 @@ export async function readRuntimeSettings(bus: Bus): Promise<{ stored: RuntimeSe
  * Merges a patch into the stored settings with optimistic concurrency (the revision read);
  * a change that came in between makes it fail with `concurrent_change`.
  */
-export async function updateRuntimeSettings(bus: Bus, patch: RuntimeSettingsPatch): Promise<{ stored: RuntimeSettingsPatch; revision: number }> {
+export async function updateRuntimeSettings(bus: Bus, patch: RuntimeSettingsPatch): Promise<{ stored: StoredRuntimeSettings; revision: number }> {
   if (!isPatch.Check(patch)) throw new PostbusError('runtime_settings_invalid', 'invalid runtime settings', { status: 422 });
   const kv = await openConfig(bus);
   const { stored, revision } = await readRuntimeSettings(bus);
-  const next = { ...stored, ...patch };
+  const { campaignTracking: campaigns, ...rest } = patch;
+  const next: StoredRuntimeSettings = { ...stored, ...rest };
+  if (campaigns) {
+    const merged = { ...stored.campaignTracking };
+    for (const [tag, value] of Object.entries(campaigns)) {
+      if (value === null) delete merged[tag];
+      else merged[tag] = value;
+    }
+    if (Object.keys(merged).length > MAX_CAMPAIGN_TRACKING) {
+      throw new PostbusError('runtime_settings_invalid', `at most ${MAX_CAMPAIGN_TRACKING} campaigns may have their own tracking switches`, { status: 422 });
+    }
+    next.campaignTracking = merged;
+  }
   const body = Buffer.from(JSON.stringify(next));
   try {
     const rev = revision === 0 ? await kv.create(RUNTIME_SETTINGS_KEY, body) : await kv.update(RUNTIME_SETTINGS_KEY, body, revision);

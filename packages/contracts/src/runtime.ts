@@ -1,4 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { TAG_PATTERN } from './ids.js';
+
+/** A campaign's own tracking switches (never above the platform's). */
+export const CampaignTracking = Type.Object({ opens: Type.Boolean(), clicks: Type.Boolean() }, { additionalProperties: false });
+export type CampaignTracking = Static<typeof CampaignTracking>;
+const CampaignTag = Type.String({ pattern: TAG_PATTERN });
+export const MAX_CAMPAIGN_TRACKING = 1_000;
 
 /**
  * Platform-wide settings that change at runtime without restarts: stored as one JSON value
@@ -17,13 +24,38 @@ export const RuntimeSettings = Type.Object(
     /** Platform-wide switches: off means no message gets an open pixel, or tracked links. */
     trackOpens: Type.Boolean(),
     trackClicks: Type.Boolean(),
+    /**
+     * Per campaign (by its tag): tracking switched off for that campaign's messages, queued
+     * ones included, at their next compose. Absent: the campaign follows the platform.
+     */
+    campaignTracking: Type.Record(CampaignTag, CampaignTracking, { maxProperties: MAX_CAMPAIGN_TRACKING, additionalProperties: false }),
   },
   { additionalProperties: false },
 );
 export type RuntimeSettings = Static<typeof RuntimeSettings>;
 
-export const RuntimeSettingsPatch = Type.Partial(RuntimeSettings, { additionalProperties: false });
+/**
+ * A change: the fields given replace the stored ones, except `campaignTracking`, merged by
+ * campaign (`null` removes a campaign's entry).
+ */
+export const RuntimeSettingsPatch = Type.Composite(
+  [
+    Type.Partial(Type.Omit(RuntimeSettings, ['campaignTracking'])),
+    Type.Object({ campaignTracking: Type.Optional(Type.Record(CampaignTag, Type.Union([CampaignTracking, Type.Null()]), { maxProperties: MAX_CAMPAIGN_TRACKING, additionalProperties: false })) }),
+  ],
+  { additionalProperties: false },
+);
 export type RuntimeSettingsPatch = Static<typeof RuntimeSettingsPatch>;
+
+/** What is stored: a partial settings object (no nulls). */
+export const StoredRuntimeSettings = Type.Partial(RuntimeSettings, { additionalProperties: false });
+export type StoredRuntimeSettings = Static<typeof StoredRuntimeSettings>;
+
+/** The tracking a message of `campaignId` may have: the platform's switches and its campaign's, both. */
+export function trackingFor(s: RuntimeSettings, campaignId: string | undefined): { opens: boolean; clicks: boolean } {
+  const c = campaignId !== undefined ? s.campaignTracking[campaignId] : undefined;
+  return { opens: s.trackOpens && (c?.opens ?? true), clicks: s.trackClicks && (c?.clicks ?? true) };
+}
 
 export const RUNTIME_SETTINGS_KEY = 'runtime';
 
@@ -33,4 +65,5 @@ export const DEFAULT_RUNTIME_SETTINGS: RuntimeSettings = Object.freeze({
   rebalanceMovesPerPass: 5,
   trackOpens: true,
   trackClicks: true,
+  campaignTracking: {},
 });

@@ -66,3 +66,6 @@ CREATE INDEX feedback_outbox_created_at ON feedback_outbox (created_at);
 
 -- Reports that name no message are matched by recipient (and searches by recipient use it).
 CREATE INDEX deliveries_recipient ON deliveries (lower(recipient));
+
+-- The admin's suppression list pages newest first by (created_at, address_hash).
+CREATE INDEX suppressions_created ON suppressions (created_at DESC, address_hash DESC);

@@ -1,6 +1,6 @@
 import { AccountDirectory, RuntimeSettingsWatch, connectBus, ensureBuckets, ensureStreams } from '@postbus/bus';
 import { describeConfig, loadConfig } from '@postbus/config';
-import { DEFAULT_RUNTIME_SETTINGS, bucketSpecs, streamSpecs } from '@postbus/contracts';
+import { DEFAULT_RUNTIME_SETTINGS, bucketSpecs, streamSpecs, trackingFor } from '@postbus/contracts';
 import { connectDatabase, migrate } from '@postbus/db';
 import { loadKeyring, loadTokenKeyring } from '@postbus/secrets';
 
@@ -35,7 +35,7 @@ const node = buildSender({
     trackingBase: config.tracking.publicUrl,
     feedbackSenderId: config.sender.feedbackSenderId,
     ...(config.bounces.unsubscribeMailbox ? { unsubscribeMailbox: config.bounces.unsubscribeMailbox } : {}),
-    tracking: () => ({ opens: runtime.get().trackOpens, clicks: runtime.get().trackClicks }),
+    tracking: (campaignId) => trackingFor(runtime.get(), campaignId),
   },
   nodeId: config.sender.nodeId,
   capacity: config.sender.capacity,

@@ -1,5 +1,5 @@
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { AccountId, MessageId, RuntimeSettings, RuntimeSettingsPatch, TAG_PATTERN, TlsMode, type MessageKind } from '@postbus/contracts';
+import { AccountId, MessageId, RuntimeSettings, StoredRuntimeSettings, TAG_PATTERN, TlsMode, type MessageKind } from '@postbus/contracts';
 import { LIMITS } from '../deps.js';
 
 /**
@@ -256,7 +256,7 @@ export const RuntimeSettingsView = Type.Object({
   /** In force (the defaults shown are the built-in ones; a service's environment may set others). */
   settings: RuntimeSettings,
   /** Only what was set. */
-  stored: RuntimeSettingsPatch,
+  stored: StoredRuntimeSettings,
   revision: Type.Integer(),
 });
 

@@ -36,8 +36,8 @@ export interface ComplianceSettings {
   readonly feedbackSenderId: string;
   /** The platform's unsubscribe mailbox: List-Unsubscribe offers `mailto:` it too (with the message's token). */
   readonly unsubscribeMailbox?: string;
-  /** The platform-wide tracking switches, read at each message (runtime settings). */
-  readonly tracking?: () => { readonly opens: boolean; readonly clicks: boolean };
+  /** The platform's and the campaign's tracking switches, read at each message (runtime settings). */
+  readonly tracking?: (campaignId: string | undefined) => { readonly opens: boolean; readonly clicks: boolean };
 }
 
 /** The domain of every Message-ID an account writes: its From address's. */
@@ -71,7 +71,7 @@ export function composeFor(
         ? { mailType: 'bulk' as const, postalAddress: postalAddress ?? '' }
         : { mailType: 'transactional' as const, ...(postalAddress ? { postalAddress } : {}) };
     // The message's choice (default: on for bulk, off for transactional), never above the platform's switch.
-    const global = compliance.tracking?.() ?? { opens: true, clicks: true };
+    const global = compliance.tracking?.(c.campaignId ?? undefined) ?? { opens: true, clicks: true };
     const wanted = { opens: c.content.tracking?.opens ?? c.kind === 'bulk', clicks: c.content.tracking?.clicks ?? c.kind === 'bulk' };
     const composed = composeCompliant({
       ...kind,
