@@ -34,6 +34,8 @@ export async function startWorld(opts: {
   services?: ServiceName[];
   /** Accounts whose password the SMTP server refuses (535). */
   refusedUsers?: string[];
+  /** Output chunks kept per service (a test that reads a service's log). */
+  keepOutputChunks?: number;
 }): Promise<World> {
   const ns = testNamespace();
   const natsUrl = opts.natsUrl ?? sharedNatsUrl();
@@ -61,7 +63,7 @@ export async function startWorld(opts: {
       maxClients: 200,
     });
     undo.push(() => sink.close());
-    const platform = new Platform({ natsUrl, databaseUrl, namespace: ns.prefix, ...(opts.env ? { env: opts.env } : {}) });
+    const platform = new Platform({ natsUrl, databaseUrl, namespace: ns.prefix, ...(opts.env ? { env: opts.env } : {}), ...(opts.keepOutputChunks ? { keepOutputChunks: opts.keepOutputChunks } : {}) });
     undo.push(() => platform.stop());
     await platform.start(opts.services);
     const admin = new AdminClient(platform.adminUrl);

@@ -17,6 +17,8 @@ export interface PlatformOptions {
   readonly env?: Record<string, string>;
   /** Extra node arguments for every service process (e.g. --cpu-prof). */
   readonly nodeArgs?: readonly string[];
+  /** Output chunks kept per service (default 500): more for a test that reads a service's log. */
+  readonly keepOutputChunks?: number;
 }
 
 export interface RunningService {
@@ -85,7 +87,7 @@ export class Platform {
     const output: string[] = [];
     const keep = (b: Buffer) => {
       output.push(b.toString());
-      if (output.length > 500) output.shift();
+      if (output.length > (this.opts.keepOutputChunks ?? 500)) output.shift();
     };
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);

@@ -329,6 +329,10 @@ export class AccountWorker {
       clock: this.clock,
     });
     this.deps.onClaim?.({ accountId: this.accountId, messageIds: res.claimed.map((c) => c.messageId), suppressionReadAt: res.suppressionReadAt });
+    // Invariant 1 is judged by this time: no message whose claim read the list after an unsubscribe's answer may go to that address.
+    if (this.log.isLevelEnabled('debug')) {
+      this.log.debug({ claimed: res.claimed.map((c) => c.messageId), suppressed: res.suppressed.map((s) => s.messageId), suppressionReadAt: res.suppressionReadAt.toISOString() }, 'claimed');
+    }
     const msgsOf = new Map<string, JsMsg[]>();
     for (const w of group) msgsOf.set(w.item.messageId, [...(msgsOf.get(w.item.messageId) ?? []), w.msg]);
     const take = (id: string) => {
