@@ -34,7 +34,7 @@ async function cli(...argv: string[]) {
 
 describe('postbus CLI against NATS and Postgres', () => {
   it('migrates once, then rebuilds the projections with a progress bar and a summary', async () => {
-    expect(await cli('migrate')).toMatchObject({ code: 0, stdout: 'applied 0001_primary.sql, 0002_ledger_advance.sql, 0003_ledger_advance_many.sql, 0004_placement.sql, 0005_feedback.sql\n' });
+    expect(await cli('migrate')).toMatchObject({ code: 0, stdout: 'applied 0001_primary.sql, 0002_ledger_advance.sql, 0003_ledger_advance_many.sql, 0004_placement.sql, 0005_feedback.sql, 0006_gmail_mailboxes.sql\n' });
     expect(await cli('migrate')).toMatchObject({ code: 0, stdout: 'nothing to apply\n' });
 
     const s = subjectsFor(ns);

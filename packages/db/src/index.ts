@@ -13,3 +13,4 @@ export * from './projection.js';
 export * from './placement.js';
 export * from './alerts.js';
 export * from './feedback.js';
+export * from './gmail-mailboxes.js';

@@ -105,7 +105,7 @@ const page = <T>(items: T[], params: URLSearchParams, max: number): { items: T[]
 /** users.messages.list: `q` goes through the search index, which lags `searchLagMs` behind. */
 export function listMessages(ctx: ApiContext, params: URLSearchParams): StandinReply {
   const q = params.get('q') ?? undefined;
-  const found = ctx.mailbox.search(q, params.getAll('labelIds'), q ? ctx.now - ctx.searchLagMs : undefined, params.get('includeSpamTrash') === 'true');
+  const found = ctx.mailbox.search(q, params.getAll('labelIds'), q ? ctx.now - ctx.searchLagMs : undefined, params.get('includeSpamTrash') === 'true', ctx.now);
   const { items, next } = page(found, params, 500);
   const messages = items.map((m) => ({ id: m.id, threadId: m.threadId }));
   return {

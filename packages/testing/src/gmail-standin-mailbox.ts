@@ -44,6 +44,14 @@ export function addressOf(value: string | undefined): string | undefined {
   return addr || undefined;
 }
 
+/** Gmail's relative times: `7d`, `2m` (months), `1y`; hours as `h`. */
+function relativeMs(value: string): number | undefined {
+  const m = /^(\d+)([dhmy])$/i.exec(value);
+  if (!m) return undefined;
+  const unit = { d: 86_400_000, h: 3_600_000, m: 30 * 86_400_000, y: 365 * 86_400_000 }[m[2]!.toLowerCase() as 'd' | 'h' | 'm' | 'y'];
+  return Number(m[1]) * unit;
+}
+
 const bareId = (id: string): string => id.trim().replace(/^<|>$/g, '').toLowerCase();
 
 /** One user's mailbox: messages, the history log, and the sends the quota counts. */
@@ -51,6 +59,8 @@ export class Mailbox {
   readonly messages: GmailStoredMessage[] = [];
   private readonly history: HistoryRecord[] = [];
   private readonly sendTimes: number[] = [];
+  /** Read calls of the last second, with their quota units. */
+  private readonly reads: { at: number; units: number }[] = [];
   historyId = 1000;
   /** History ids at or below this one are gone (history.list from before → 404). */
   private historyFloor = 1000;
@@ -62,6 +72,10 @@ export class Mailbox {
     public disabled: boolean,
     public sendsPerMinute: number,
     public sendsPerDay: number,
+    /** Gmail's per-user quota for everything but sends: 250 units a second. */
+    public readUnitsPerSecond = 250,
+    /** History records kept (the oldest are forgotten beyond it): Infinity by default. */
+    public historyRetention = Infinity,
   ) {}
 
   store(raw: Buffer, labelIds: string[], now: number, threadId?: string): GmailStoredMessage {
@@ -83,7 +97,17 @@ export class Mailbox {
     };
     this.messages.push(message);
     this.history.push({ id: this.historyId, message });
+    while (this.history.length > this.historyRetention) this.historyFloor = this.history.shift()!.id;
     return message;
+  }
+
+  /** Counts a read of `units` quota units; when the last second is full, when to retry instead (nothing counted). */
+  takeReadUnits(units: number, now: number): number | undefined {
+    while (this.reads.length > 0 && this.reads[0]!.at <= now - 1000) this.reads.shift();
+    const used = this.reads.reduce((n, r) => n + r.units, 0);
+    if (used + units > this.readUnitsPerSecond) return (this.reads[0]?.at ?? now) + 1000;
+    this.reads.push({ at: now, units });
+    return undefined;
   }
 
   /** When the user may send again, or undefined when within both quotas (rolling minute and day). */
@@ -106,9 +130,9 @@ export class Mailbox {
 
   /**
    * A Gmail search over the messages indexed by `indexedBefore` (the search lag). Knows
-   * rfc822msgid:, in:, label:, from: and plain words; SPAM and TRASH only when asked for (in:, label:, includeSpamTrash).
+   * rfc822msgid:, in:, label:, from:, newer_than:, older_than: and plain words; SPAM and TRASH only when asked for (in:, label:, includeSpamTrash).
    */
-  search(q: string | undefined, labelIds: readonly string[], indexedBefore: number | undefined, includeSpamTrash = false): GmailStoredMessage[] {
+  search(q: string | undefined, labelIds: readonly string[], indexedBefore: number | undefined, includeSpamTrash = false, now = Date.now()): GmailStoredMessage[] {
     const terms = (q ?? '').match(/(?:[^\s"]+|"[^"]*")+/g) ?? [];
     let withSpamTrash = includeSpamTrash;
     const tests: ((m: GmailStoredMessage) => boolean)[] = labelIds.map((l) => (m) => m.labelIds.includes(l.toUpperCase()));
@@ -132,6 +156,17 @@ export class Mailbox {
         case 'from':
           tests.push((m) => (m.from ?? '').includes(value.toLowerCase()));
           break;
+        case 'newer_than':
+        case 'older_than': {
+          const ms = relativeMs(value);
+          if (ms === undefined) {
+            tests.push(() => false);
+            break;
+          }
+          const since = now - ms;
+          tests.push(op!.toLowerCase() === 'newer_than' ? (m) => m.internalDate > since : (m) => m.internalDate <= since);
+          break;
+        }
         default: {
           const word = term.replace(/^"|"$/g, '').toLowerCase();
           tests.push((m) => m.raw.toString('latin1').toLowerCase().includes(word));

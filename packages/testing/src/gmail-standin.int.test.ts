@@ -263,6 +263,98 @@ describe('reading', () => {
   });
 });
 
+describe('reading the mailbox', () => {
+  it('searches the INBOX by age (newer_than:, older_than:) and by label, newest first, in pages', async () => {
+    const user = 'ages@corp.test';
+    standin.addUser(user);
+    const token = await tokenFor(user);
+    clock -= 10 * 86_400_000;
+    const old = standin.deliver(user, 'From: a@x.test\r\nSubject: old\r\n\r\nx\r\n');
+    clock += 10 * 86_400_000;
+    const recent = [1, 2, 3].map((n) => standin.deliver(user, `From: a@x.test\r\nSubject: new ${n}\r\n\r\nx\r\n`));
+    await send(token, mime(user, 'age-sent@corp.test'));
+    const q = (query: string, extra = '') => api(`gmail/v1/users/me/messages?q=${encodeURIComponent(query)}${extra}`, token);
+    expect((await q('in:inbox newer_than:7d')).body.messages.map((m: { id: string }) => m.id)).toEqual(recent.map((m) => m.id).reverse());
+    expect((await q('in:inbox older_than:7d')).body.messages).toEqual([{ id: old.id, threadId: old.threadId }]);
+    const first = await q('in:inbox newer_than:7d', '&maxResults=2');
+    expect(first.body.messages).toHaveLength(2);
+    const second = await q('in:inbox newer_than:7d', `&maxResults=2&pageToken=${first.body.nextPageToken}`);
+    expect(second.body.messages.map((m: { id: string }) => m.id)).toEqual([recent[0]!.id]);
+    expect(second.body.nextPageToken).toBeUndefined();
+    const byLabel = await api('gmail/v1/users/me/messages?labelIds=INBOX', token);
+    expect(byLabel.body.messages).toHaveLength(4);
+  });
+
+  it('keeps only the history retention asked for: older start ids get 404', async () => {
+    const short = await startGmailStandin({ users: ['kept@corp.test'], historyRetention: 2, now: () => clock });
+    try {
+      const k = await short.createServiceAccount();
+      const { status, body } = await (async () => {
+        const res = await fetch(short.tokenUri, { method: 'POST', body: new URLSearchParams({ grant_type: JWT_BEARER, assertion: assertion(k, { ...claims({ sub: 'kept@corp.test' }), iss: k.client_email }) }) });
+        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+      })();
+      expect(status).toBe(200);
+      const start = short.historyId('kept@corp.test');
+      const get = (from: number) => fetch(new URL(`gmail/v1/users/me/history?startHistoryId=${from}`, short.rootUrl), { headers: { authorization: `Bearer ${body.access_token as string}` } });
+      short.deliver('kept@corp.test', 'Subject: 1\r\n\r\nx\r\n');
+      short.deliver('kept@corp.test', 'Subject: 2\r\n\r\nx\r\n');
+      expect((await get(start)).status).toBe(200);
+      short.deliver('kept@corp.test', 'Subject: 3\r\n\r\nx\r\n');
+      expect((await get(start)).status).toBe(404);
+      expect(((await (await get(start + 1)).json()) as { history: unknown[] }).history).toHaveLength(2);
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('needs gmail.readonly for a raw message; history and the profile take gmail.metadata too', async () => {
+    const user = 'scopes@corp.test';
+    standin.addUser(user);
+    standin.setDelegatedScopes(key.client_email, [GMAIL_SEND_SCOPE, GMAIL_READONLY_SCOPE, 'https://www.googleapis.com/auth/gmail.metadata']);
+    const m = standin.deliver(user, 'Subject: x\r\n\r\nx\r\n');
+    const sendOnly = await tokenFor(user, GMAIL_SEND_SCOPE);
+    expect((await api(`gmail/v1/users/me/messages/${m.id}?format=raw`, sendOnly)).status).toBe(403);
+    expect((await api('gmail/v1/users/me/history?startHistoryId=1000', sendOnly)).status).toBe(403);
+    const metadata = await tokenFor(user, 'https://www.googleapis.com/auth/gmail.metadata');
+    expect((await api('gmail/v1/users/me/history?startHistoryId=1000', metadata)).status).toBe(200);
+    expect((await api(`gmail/v1/users/me/messages/${m.id}?format=raw`, metadata)).status).toBe(403);
+    const readonly = await tokenFor(user, GMAIL_READONLY_SCOPE);
+    expect((await api(`gmail/v1/users/me/messages/${m.id}?format=raw`, readonly)).status).toBe(200);
+  });
+
+  it('counts reads against a per-user quota of units a second (a get is 5), with Retry-After', async () => {
+    const user = 'reader@corp.test';
+    standin.addUser({ email: user, readUnitsPerSecond: 12 });
+    const token = await tokenFor(user);
+    const m = standin.deliver(user, 'Subject: x\r\n\r\nx\r\n');
+    const get = () => api(`gmail/v1/users/me/messages/${m.id}?format=raw`, token);
+    expect((await get()).status).toBe(200);
+    expect((await get()).status).toBe(200);
+    const limited = await get();
+    expect(limited.status).toBe(429);
+    expect(limited.body.error.errors[0]).toMatchObject({ reason: 'rateLimitExceeded', domain: 'usageLimits' });
+    expect(limited.headers.get('retry-after')).toBe('1');
+    expect((await api('gmail/v1/users/me/history?startHistoryId=1000', token)).status).toBe(200); // 2 units still fit
+    clock += 1000;
+    expect((await get()).status).toBe(200);
+    expect((await send(token, mime(user, 'quota-send@corp.test'))).status).toBe(200); // sends have their own quota
+  });
+
+  it('fails reads on demand as it fails sends', async () => {
+    const user = 'flaky-reads@corp.test';
+    standin.addUser(user);
+    const token = await tokenFor(user);
+    const m = standin.deliver(user, 'Subject: x\r\n\r\nx\r\n');
+    standin.failNext(user, 'rate-limit-429', { call: 'history' });
+    standin.failNext(user, 'auth-error-401', { call: 'get' });
+    standin.failNext(user, 'drop-before-store', { call: 'profile' });
+    expect((await api('gmail/v1/users/me/history?startHistoryId=1000', token)).status).toBe(429);
+    expect((await api(`gmail/v1/users/me/messages/${m.id}?format=raw`, token)).status).toBe(401);
+    await expect(api('gmail/v1/users/me/profile', token)).rejects.toThrow();
+    expect((await api('gmail/v1/users/me/profile', token)).status).toBe(200);
+  });
+});
+
 describe('failure injection', () => {
   it('fails the next call of the kind asked for, once, leaving the other calls alone', async () => {
     const user = 'flaky@corp.test';

@@ -12,7 +12,7 @@ import {
   type RegisteredServiceAccount,
   type ServiceAccountKeyFile,
 } from './gmail-standin-auth.js';
-import { INSUFFICIENT_SCOPES, INVALID_CREDENTIALS, NOT_FOUND, TOKEN_KINDS, apiError, injectedReply, oauthError, type GmailFailureKind, type GmailStandinCall, type StandinReply } from './gmail-standin-errors.js';
+import { INSUFFICIENT_SCOPES, INVALID_CREDENTIALS, NOT_FOUND, TOKEN_KINDS, apiError, injectedReply, oauthError, rateLimited, type GmailFailureKind, type GmailStandinCall, type StandinReply } from './gmail-standin-errors.js';
 import { Mailbox, type GmailStoredMessage } from './gmail-standin-mailbox.js';
 
 export interface GmailStandinUser {
@@ -23,6 +23,8 @@ export interface GmailStandinUser {
   readonly disabled?: boolean;
   readonly sendsPerMinute?: number;
   readonly sendsPerDay?: number;
+  /** Quota units a second for reads (getProfile 1, history.list 2, messages.list and .get 5). Default 250, Gmail's. */
+  readonly readUnitsPerSecond?: number;
 }
 
 export interface GmailStandinOptions {
@@ -31,6 +33,13 @@ export interface GmailStandinOptions {
   readonly sendsPerMinute?: number;
   /** Per-user sending quota over a rolling 24 hours. Default 2000 (Workspace). */
   readonly sendsPerDay?: number;
+  /** Per-user read quota, in Gmail's units over a rolling second. Default 250. */
+  readonly readUnitsPerSecond?: number;
+  /**
+   * History records kept per user; history.list from before the oldest kept gets 404 (Gmail
+   * keeps about a week). Default: all of them (`expireHistory` forgets them on demand).
+   */
+  readonly historyRetention?: number;
   /** A sent message turns up in `q` searches only this long after it was stored. Default 0. */
   readonly searchLagMs?: number;
   /** Slack allowed around a JWT's iat/exp. Default 60. */
@@ -87,6 +96,8 @@ export interface GmailStandin {
   inbox(user: string): GmailStoredMessage[];
   /** Puts a message in the user's inbox (a bounce, a reply), with its history record. */
   deliverToInbox(user: string, raw: Buffer | string, labelIds?: readonly string[]): GmailStoredMessage;
+  /** The same as deliverToInbox. */
+  deliver(user: string, raw: Buffer | string, labelIds?: readonly string[]): GmailStoredMessage;
   historyId(user: string): number;
   /** Forgets the user's history: history.list from an older startHistoryId gets 404. */
   expireHistory(user: string): void;
@@ -103,6 +114,8 @@ interface Queued {
 }
 
 const MAX_BODY = 50 * 1024 * 1024;
+/** Gmail's quota units per call (developers.google.com/gmail/api/reference/quota). */
+const READ_UNITS: Readonly<Record<Exclude<GmailStandinCall, 'token' | 'send'>, number>> = { profile: 1, history: 2, list: 5, get: 5 };
 const API = /^\/(upload\/)?gmail\/v1\/users\/([^/]+)\/(messages\/send|messages|messages\/([^/]+)|history|profile)$/;
 
 /** An HTTP server on 127.0.0.1 that answers googleapis' Gmail and OAuth calls as Google does, for tests. */
@@ -166,6 +179,10 @@ export async function startGmailStandin(options: GmailStandinOptions = {}): Prom
     const needs = call === 'send' ? SEND_SCOPES : (call === 'list' && params.has('q')) || (call === 'get' && /^(raw|full)$/.test(params.get('format') ?? 'full')) ? READ_SCOPES : METADATA_SCOPES;
     if (![...token.scopes].some((s) => needs.has(s))) return INSUFFICIENT_SCOPES();
     const ctx: ApiContext = { mailbox: mailbox(token.user), now: clock(), searchLagMs: state.searchLagMs, unknownFrom: options.unknownFrom ?? 'reject' };
+    if (call !== 'send') {
+      const retryAt = ctx.mailbox.takeReadUnits(READ_UNITS[call], ctx.now);
+      if (retryAt !== undefined) return rateLimited(retryAt, ctx.now);
+    }
     switch (call) {
       case 'send': {
         const decoded = upload ? uploadedRaw(body, req.headers['content-type'] ?? '', params.get('uploadType')) : jsonRaw(body);
@@ -261,7 +278,18 @@ export async function startGmailStandin(options: GmailStandinOptions = {}): Prom
       const u = typeof user === 'string' ? { email: user } : user;
       const email = u.email.toLowerCase();
       const aliases = new Set((u.aliases ?? []).map((a) => a.toLowerCase()));
-      mailboxes.set(email, new Mailbox(email, aliases, u.disabled ?? false, u.sendsPerMinute ?? options.sendsPerMinute ?? 150, u.sendsPerDay ?? options.sendsPerDay ?? 2000));
+      mailboxes.set(
+        email,
+        new Mailbox(
+          email,
+          aliases,
+          u.disabled ?? false,
+          u.sendsPerMinute ?? options.sendsPerMinute ?? 150,
+          u.sendsPerDay ?? options.sendsPerDay ?? 2000,
+          u.readUnitsPerSecond ?? options.readUnitsPerSecond ?? 250,
+          options.historyRetention ?? Infinity,
+        ),
+      );
     },
     disableUser(email) {
       mailbox(email).disabled = true;
@@ -290,6 +318,9 @@ export async function startGmailStandin(options: GmailStandinOptions = {}): Prom
     inbox: (user) => mailbox(user).messages.filter((m) => m.labelIds.includes('INBOX')),
     deliverToInbox(user, raw, labelIds = ['INBOX', 'UNREAD']) {
       return mailbox(user).store(Buffer.isBuffer(raw) ? raw : Buffer.from(raw), [...labelIds], clock());
+    },
+    deliver(user, raw, labelIds) {
+      return standin.deliverToInbox(user, raw, labelIds);
     },
     historyId: (user) => mailbox(user).historyId,
     expireHistory: (user) => mailbox(user).expireHistory(),

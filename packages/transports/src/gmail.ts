@@ -2,6 +2,18 @@ import { classifyGmailError, type Classification, type GmailCall, type GmailFail
 import type * as GmailEntry from 'googleapis/build/src/apis/gmail/index.js';
 import type { gmail_v1 } from 'googleapis/build/src/apis/gmail/index.js';
 import { GOOGLE_TOKEN_URI, type ServiceAccountCredentials } from './gmail-credentials.js';
+import { readError } from './gmail-errors.js';
+import {
+  HISTORY_ID,
+  addedMessages,
+  decodeRaw,
+  readPages,
+  type GmailHistoryPage,
+  type GmailMessageList,
+  type GmailRawMessage,
+  type HistoryOptions,
+  type ListOptions,
+} from './gmail-reads.js';
 import { SendPacer, realClock, type PacingClock } from './pacer.js';
 
 // The Gmail entry alone loads in a fraction of the time of 'googleapis' (every API), and only
@@ -27,6 +39,11 @@ export interface GmailTransportOptions {
   readonly sendsPerMinute?: number;
   /** Sends allowed at once (the bucket's size). Default 1. */
   readonly burst?: number;
+  /**
+   * Read calls a second per user (a token bucket of its own, apart from sends). Gmail's
+   * per-user quota is 250 units a second, a messages.get 5 of them: default 40.
+   */
+  readonly readsPerSecond?: number;
   /** Scopes asked for: sending and reading Sent. Default GMAIL_SCOPES. */
   readonly scopes?: readonly string[];
   readonly clock?: PacingClock;
@@ -60,6 +77,17 @@ export class GmailApiError extends Error {
   }
 }
 
+/**
+ * history.list answered 404: the start history id is older than what Gmail keeps (about a
+ * week, sometimes less). The caller lists the mailbox again (a full resync).
+ */
+export class GmailHistoryExpiredError extends GmailApiError {
+  constructor(message: string, classification: Classification) {
+    super(message, 'read', 'no', classification, 404, 'notFound', 'history_expired');
+    this.name = 'GmailHistoryExpiredError';
+  }
+}
+
 /** Builds sessions that share settings: one per account. */
 export class GmailTransport {
   constructor(private readonly options: GmailTransportOptions = {}) {}
@@ -84,6 +112,7 @@ export class GmailSession {
   readonly #account: GmailAccount;
   readonly #options: GmailTransportOptions;
   readonly #pacer: SendPacer;
+  readonly #readPacer: SendPacer;
   readonly #clock: PacingClock;
   #client: Promise<Client> | undefined;
   /** The access token in use, once known: kept only to scrub it from error text. */
@@ -95,6 +124,8 @@ export class GmailSession {
     this.#options = options;
     this.#clock = options.clock ?? realClock;
     this.#pacer = new SendPacer(options.sendsPerMinute ?? 150, options.burst ?? 1, this.#clock);
+    const reads = options.readsPerSecond ?? 40;
+    this.#readPacer = new SendPacer(reads * 60, Math.max(1, Math.ceil(reads / 4)), this.#clock);
   }
 
   /**
@@ -133,9 +164,87 @@ export class GmailSession {
     }
   }
 
+  /** The mailbox's current history id (users.getProfile): where history.list starts from later. */
+  async currentHistoryId(): Promise<string> {
+    const res = await this.#read((gmail) => gmail.users.getProfile({ userId: 'me' }));
+    const id = res.data.historyId;
+    if (!id || !HISTORY_ID.test(id)) throw this.#error({ call: 'read' }, 'gmail answered getProfile without a history id');
+    return id;
+  }
+
+  /**
+   * The messages added to a label (INBOX) since `startHistoryId`, read page by page up to
+   * `maxPages`. An expired start id (404) is a GmailHistoryExpiredError: list the mailbox again.
+   */
+  async listHistory(startHistoryId: string, opts: HistoryOptions = {}): Promise<GmailHistoryPage> {
+    if (!HISTORY_ID.test(startHistoryId)) throw new RangeError('listHistory needs a history id');
+    const { pages, more } = await readPages(opts.maxPages ?? 10, async (pageToken) => {
+      try {
+        const res = await this.#read((gmail) =>
+          gmail.users.history.list({
+            userId: 'me',
+            startHistoryId,
+            historyTypes: ['messageAdded'],
+            labelId: opts.labelId ?? 'INBOX',
+            maxResults: opts.pageSize ?? 500,
+            ...(pageToken ? { pageToken } : {}),
+          }),
+        );
+        return res.data;
+      } catch (err) {
+        if (err instanceof GmailApiError && err.status === 404) throw new GmailHistoryExpiredError(err.message, err.classification);
+        throw err;
+      }
+    });
+    const records = pages.flatMap((p) => p.history ?? []);
+    // Stopped at the bound: the next listing starts after the last record read; else at the mailbox's id.
+    const next = more
+      ? records.reduce((max, h) => (h.id && HISTORY_ID.test(h.id) && BigInt(h.id) > BigInt(max) ? h.id : max), startHistoryId)
+      : pages.at(-1)?.historyId ?? startHistoryId;
+    return { added: addedMessages(records), historyId: next, more };
+  }
+
+  /** A search (`q`, Gmail's syntax, e.g. `in:inbox newer_than:7d`), paged and bounded; oldest first. */
+  async listMessages(q: string, opts: ListOptions = {}): Promise<GmailMessageList> {
+    const { pages, more } = await readPages(opts.maxPages ?? 10, async (pageToken) => {
+      const res = await this.#read((gmail) =>
+        gmail.users.messages.list({
+          userId: 'me',
+          q,
+          maxResults: opts.pageSize ?? 500,
+          ...(opts.labelIds ? { labelIds: [...opts.labelIds] } : {}),
+          ...(pageToken ? { pageToken } : {}),
+        }),
+      );
+      return res.data;
+    });
+    const ids = pages.flatMap((p) => p.messages ?? []).flatMap((m) => (m.id ? [m.id] : []));
+    // Gmail lists newest first.
+    return { ids: [...new Set(ids)].reverse(), more };
+  }
+
+  /** One message's RFC 822 bytes (messages.get, format raw), cut at `maxBytes`. */
+  async getRaw(id: string, maxBytes = 10 * 1024 * 1024): Promise<GmailRawMessage> {
+    const res = await this.#read((gmail) => gmail.users.messages.get({ userId: 'me', id, format: 'raw' }));
+    const { raw, truncated } = decodeRaw(res.data.raw, maxBytes);
+    const date = Number(res.data.internalDate);
+    return { id, raw, truncated, historyId: res.data.historyId ?? undefined, internalDate: Number.isFinite(date) && date > 0 ? new Date(date) : undefined };
+  }
+
   /** Forgets the access token; the next call exchanges a new one. */
   close(): void {
     this.#client = undefined;
+  }
+
+  /** One read call: paced, with a valid token, its failure mapped as the others are. */
+  async #read<T>(call: (gmail: gmail_v1.Gmail) => Promise<T>): Promise<T> {
+    await this.#readPacer.take();
+    const client = await this.#token();
+    try {
+      return await call(client.gmail);
+    } catch (err) {
+      throw this.#failure(err, 'read');
+    }
   }
 
   /** The client, with a valid access token (exchanged now when there is none). */
@@ -223,55 +332,4 @@ export class GmailSession {
       .replace(/\beyJ[\w-]*\.[\w-]+\.[\w-]*/g, '[redacted]')
       .slice(0, 400);
   }
-}
-
-interface ErrorFacts {
-  readonly input: GmailFailureInput;
-  readonly reason: string | undefined;
-}
-
-/** What a googleapis/gaxios error says, as the classifier's plain facts. */
-function readError(err: unknown, call: GmailCall, tokenUri: string): ErrorFacts {
-  const e = (typeof err === 'object' && err !== null ? err : {}) as {
-    response?: { status?: unknown; headers?: unknown; data?: unknown };
-    config?: { url?: unknown };
-    code?: unknown;
-    cause?: unknown;
-  };
-  const url = e.config?.url instanceof URL ? e.config.url.href : typeof e.config?.url === 'string' ? e.config.url : undefined;
-  // A token exchange that googleapis ran inside an API call is still a token exchange.
-  const actual: GmailCall = url === tokenUri || url === GOOGLE_TOKEN_URI ? 'token' : call;
-  if (!('config' in e)) {
-    // Not a gaxios error: our own stack failed, before any request went out.
-    return { input: { call: actual, errorCode: 'EINTERNAL' }, reason: undefined };
-  }
-  const status = typeof e.response?.status === 'number' ? e.response.status : undefined;
-  if (status === undefined) {
-    const cause = e.cause as { name?: unknown; code?: unknown } | undefined;
-    const code = typeof e.code === 'string' ? e.code : typeof cause?.code === 'string' ? cause.code : typeof cause?.name === 'string' ? cause.name : undefined;
-    return { input: { call: actual, ...(code ? { errorCode: code } : {}) }, reason: undefined };
-  }
-  const retryAfter = headerOf(e.response?.headers, 'retry-after');
-  const data = e.response?.data as { error?: unknown; error_description?: unknown } | undefined;
-  const base = { call: actual, status, ...(retryAfter ? { retryAfter } : {}) };
-  if (typeof data?.error === 'string') {
-    const description = typeof data.error_description === 'string' ? data.error_description : undefined;
-    return { input: { ...base, oauthError: data.error, ...(description ? { message: description } : {}) }, reason: data.error };
-  }
-  const api = (typeof data?.error === 'object' && data.error !== null ? data.error : {}) as {
-    message?: unknown;
-    status?: unknown;
-    errors?: { reason?: unknown }[];
-    details?: { reason?: unknown }[];
-  };
-  const reasons = [api.errors?.[0]?.reason, api.details?.find((d) => typeof d?.reason === 'string')?.reason, api.status];
-  const reason = reasons.find((r): r is string => typeof r === 'string');
-  const message = typeof api.message === 'string' ? api.message : undefined;
-  return { input: { ...base, ...(reason ? { reason } : {}), ...(message ? { message } : {}) }, reason };
-}
-
-function headerOf(headers: unknown, name: string): string | undefined {
-  if (headers && typeof (headers as { get?: unknown }).get === 'function') return (headers as { get(n: string): string | null }).get(name) ?? undefined;
-  const v = (headers as Record<string, unknown> | undefined)?.[name];
-  return typeof v === 'string' ? v : undefined;
 }

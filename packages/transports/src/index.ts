@@ -1,4 +1,4 @@
 export * from './smtp.js';
-export { GMAIL_SCOPES, GmailApiError, GmailSession, GmailTransport, type GmailAccount, type GmailSendResult, type GmailTransportOptions } from './gmail.js';
+export { GMAIL_SCOPES, GmailApiError, GmailHistoryExpiredError, GmailSession, GmailTransport, type GmailAccount, type GmailSendResult, type GmailTransportOptions } from './gmail.js';
 export { GOOGLE_TOKEN_URI, GmailConfigError, parseServiceAccountKey, type ServiceAccountCredentials } from './gmail-credentials.js';
 export { SendPacer, type PacingClock } from './pacer.js';

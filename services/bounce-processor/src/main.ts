@@ -1,9 +1,11 @@
-import { connectBus, ensureStreams } from '@postbus/bus';
+import { AccountDirectory, connectBus, ensureStreams } from '@postbus/bus';
 import { describeConfig, loadConfig } from '@postbus/config';
 import { streamSpecs } from '@postbus/contracts';
 import { connectDatabase, migrate } from '@postbus/db';
 import { loadKeyring, loadTokenKeyring } from '@postbus/secrets';
 import { createLogger, onShutdown, startHealthServer } from '@postbus/telemetry';
+import { GmailMailboxes } from './adapters/gmail.js';
+import { GmailPoller } from './gmail-poller.js';
 import { FeedbackPoller } from './poller.js';
 
 // Composition root: the only place that reads configuration and builds clients.
@@ -19,9 +21,20 @@ await migrate(db);
 const bus = await connectBus({ servers: config.natsServers, name: 'postbus-bounce-processor', namespace: ns });
 await ensureStreams(bus, streamSpecs(ns, { replicas: config.streamReplicas, logRetentionDays: config.logRetentionDays }));
 
+const directory = await AccountDirectory.start(bus, log);
+
 const b = config.bounces;
+const processorDeps = { db, bus, log, tokens, softBounce: { limit: b.softBounceLimit, windowMs: b.softBounceWindowDays * 86_400_000 } };
+const gmail = new GmailPoller(
+  {
+    ...processorDeps,
+    accounts: () => directory.all(),
+    mailboxes: new GmailMailboxes(db, cipher, { apiUrl: config.gmail.apiUrl, trustedTokenUris: config.gmail.trustedTokenUris }),
+  },
+  { intervalMs: b.pollIntervalMs, maxReportBytes: b.maxReportBytes },
+);
 const poller = new FeedbackPoller(
-  { db, bus, log, cipher, tokens, softBounce: { limit: b.softBounceLimit, windowMs: b.softBounceWindowDays * 86_400_000 } },
+  { ...processorDeps, cipher, gmail },
   {
     intervalMs: b.pollIntervalMs,
     maxReportBytes: b.maxReportBytes,
@@ -44,6 +57,7 @@ onShutdown(log, [
   () => controller.abort(),
   () => running,
   () => health.close(),
+  () => directory.stop(),
   () => bus.close(),
   () => db.dispose(),
 ]);

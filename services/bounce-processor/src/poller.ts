@@ -23,11 +23,13 @@ export interface PollerOptions {
 
 export interface PollerDeps extends ProcessorDeps {
   readonly cipher: SecretCipher;
+  /** Gmail accounts' own mailboxes (gmail-poller.ts), read after the IMAP ones each pass. */
+  readonly gmail?: { pass(signal?: AbortSignal): Promise<void> };
 }
 
 /**
  * The bounce processor's loop: every interval, each mailbox is read from its cursor and each
- * new report mail processed (processor.ts); then the outbox is reconciled and the accounts'
+ * new report mail processed (processor.ts), then the Gmail accounts' mailboxes; then the outbox is reconciled and the accounts'
  * 24 h rates measured. A mailbox that fails (refused login, unreachable) is recorded with
  * its error and tried again next pass; the others go on.
  */
@@ -67,6 +69,7 @@ export class FeedbackPoller {
       if (signal?.aborted) return;
       await this.pollMailbox(mailbox, signal);
     }
+    if (this.deps.gmail && !signal?.aborted) await this.deps.gmail.pass(signal);
     await reconcileOutbox(this.deps, 10_000);
     await this.checkRates();
   }

@@ -71,42 +71,78 @@ export const SUPPRESSION_SOURCE = 'bounce-processor';
 
 const TOKEN_IN_SUBJECT = /\bunsubscribe\s+([A-Za-z0-9_-]{16,600})/i;
 
+/** What is recorded of a processed report mail (feedback_reports, gmail_reports). */
+export interface ReportRecord {
+  readonly kind: string;
+  readonly recipients: number;
+  readonly matched: number;
+  readonly note?: string;
+}
+
+/** Where a report mail was read: an IMAP folder or a Gmail account's mailbox. */
+export interface ReportSource {
+  /** `imap:<mailbox id>` or `gmail:<account id>`: the `source` of the events. */
+  readonly id: string;
+  /** The account whose mail comes back here (a report naming no message is matched by address within it); null: a platform mailbox. */
+  readonly accountId: string | null;
+  /** Unique per report mail: event ids derive from it. */
+  readonly reportKey: string;
+  /** Records the mail as processed; false when it already was (then nothing else is done). */
+  record(tx: Queryable, r: ReportRecord): Promise<boolean>;
+  /** Moves the source's cursor past this mail, in the same transaction. */
+  saveCursor(tx: Queryable): Promise<void>;
+}
+
+/** A report mail of an IMAP folder: recorded by (mailbox, UIDVALIDITY, UID), the UID its cursor. */
+export function imapSource(mailbox: FeedbackMailbox, uidValidity: number, uid: number): ReportSource {
+  return {
+    id: `imap:${mailbox.id}`,
+    accountId: mailbox.accountId,
+    reportKey: `${mailbox.id}:${uidValidity}:${uid}`,
+    record: (tx, r) => recordReport(tx, { mailboxId: mailbox.id, uidValidity, uid, ...r }),
+    saveCursor: (tx) => saveMailboxCursor(tx, mailbox.id, uidValidity, uid),
+  };
+}
+
+/** One report mail of an IMAP folder (see processReport). */
+export function processReportMail(deps: ProcessorDeps, mailbox: FeedbackMailbox, uidValidity: number, mail: ReportMail): Promise<ProcessResult> {
+  return processReport(deps, imapSource(mailbox, uidValidity, mail.uid), mail);
+}
+
 /**
  * One report mail, in one transaction: recorded as read (a mail read twice does nothing the
  * second time), matched to our messages, decided (classify's verdict; soft bounces counted),
- * the suppressions written and the events put in the outbox, the mailbox cursor moved on. The
+ * the suppressions written and the events put in the outbox, the source's cursor moved on. The
  * events are published after the commit; whatever is not acknowledged stays in the outbox for
  * the reconciler. Never throws for a bad report: it is logged and skipped, the cursor moves on.
  */
-export async function processReportMail(deps: ProcessorDeps, mailbox: FeedbackMailbox, uidValidity: number, mail: ReportMail): Promise<ProcessResult> {
+export async function processReport(deps: ProcessorDeps, from: ReportSource, mail: Pick<ReportMail, 'source' | 'truncated'>): Promise<ProcessResult> {
   const at = (deps.clock ?? (() => new Date()))();
-  const where: Where = { source: `imap:${mailbox.id}`, reportKey: `${mailbox.id}:${uidValidity}:${mail.uid}`, at };
+  const where: Where = { source: from.id, reportKey: from.reportKey, at };
+  const logged = { source: from.id, report: from.reportKey };
   let report: ParsedReport | undefined;
   let note: string | undefined;
   try {
     report = parseReport(mail.source);
   } catch (err) {
     note = isPostbusError(err) ? err.code : (err as { code?: string }).code ?? 'parse_failed';
-    deps.log.warn({ mailbox: mailbox.id, uid: mail.uid, code: note }, 'report mail not readable; skipped');
+    deps.log.warn({ ...logged, code: note }, 'report mail not readable; skipped');
   }
   const outgoing: Outgoing[] = [];
   const result = await deps.db.tx(async (tx) => {
     if (!report) {
-      const fresh = await recordReport(tx, { mailboxId: mailbox.id, uidValidity, uid: mail.uid, kind: 'unreadable', recipients: 0, matched: 0, note: note ?? 'parse_failed' });
-      await saveMailboxCursor(tx, mailbox.id, uidValidity, mail.uid);
+      const fresh = await from.record(tx, { kind: 'unreadable', recipients: 0, matched: 0, note: note ?? 'parse_failed' });
+      await from.saveCursor(tx);
       return { kind: fresh ? ('unreadable' as const) : ('seen' as const), recipients: 0, matched: 0, suppressed: 0, events: 0 };
     }
-    const decisions = await decide(deps, tx, mailbox, report, mail, where);
-    const fresh = await recordReport(tx, {
-      mailboxId: mailbox.id,
-      uidValidity,
-      uid: mail.uid,
+    const decisions = await decide(deps, tx, from, report, mail, where);
+    const fresh = await from.record(tx, {
       kind: report.kind,
       recipients: report.recipients.length,
       matched: decisions.length,
       ...(mail.truncated || report.truncated ? { note: 'truncated' } : decisions.length === 0 && report.recipients.length > 0 ? { note: 'no message of ours matched' } : {}),
     });
-    await saveMailboxCursor(tx, mailbox.id, uidValidity, mail.uid);
+    await from.saveCursor(tx);
     if (!fresh) return { kind: 'seen' as const, recipients: 0, matched: 0, suppressed: 0, events: 0 };
     let suppressed = 0;
     for (const { decision, recipient, message } of decisions) {
@@ -136,7 +172,7 @@ export async function processReportMail(deps: ProcessorDeps, mailbox: FeedbackMa
   });
   if (outgoing.length > 0) await publishOutgoing(deps, outgoing);
   if (result.kind !== 'seen' && result.recipients > result.matched) {
-    deps.log.info({ mailbox: mailbox.id, uid: mail.uid, kind: result.kind, recipients: result.recipients, matched: result.matched }, 'report names no message of ours for some recipients; those are skipped');
+    deps.log.info({ ...logged, kind: result.kind, recipients: result.recipients, matched: result.matched }, 'report names no message of ours for some recipients; those are skipped');
   }
   return result;
 }
@@ -147,13 +183,13 @@ interface Decided {
   readonly message: ReportedMessage & { accountId: string };
 }
 
-async function decide(deps: ProcessorDeps, tx: Queryable, mailbox: FeedbackMailbox, report: ParsedReport, mail: ReportMail, where: Where): Promise<Decided[]> {
+async function decide(deps: ProcessorDeps, tx: Queryable, from: ReportSource, report: ParsedReport, mail: Pick<ReportMail, 'source'>, where: Where): Promise<Decided[]> {
   const out: Decided[] = [];
   const named = ourMessageId(report.original.messageId) ?? ourMessageId(report.original.headers['message-id']);
   const byId = named ? await findReportedMessage(tx, named) : null;
   const messageFor = async (recipient: string): Promise<(ReportedMessage & { accountId: string }) | null> => {
     // A report for one of our messages names it; only a report that does not is matched by address.
-    const m = byId ?? (named ? null : await lastMessageTo(tx, recipient, mailbox.accountId));
+    const m = byId ?? (named ? null : await lastMessageTo(tx, recipient, from.accountId));
     return m && m.accountId ? { ...m, accountId: m.accountId } : null;
   };
 
@@ -167,7 +203,7 @@ async function decide(deps: ProcessorDeps, tx: Queryable, mailbox: FeedbackMailb
       const message = { messageId: p.messageId, accountId: p.accountId, campaignId: p.campaignId ?? null, recipient: p.address };
       return [{ decision: decideMailedUnsubscribe(p.address, message, where), recipient: p.address, message }];
     }
-    deps.log.info({ mailbox: mailbox.id, uid: mail.uid }, 'unsubscribe mail with a token that does not open; skipped');
+    deps.log.info({ source: from.id, report: from.reportKey }, 'unsubscribe mail with a token that does not open; skipped');
     return [];
   }
 

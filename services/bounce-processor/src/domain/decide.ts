@@ -20,9 +20,9 @@ export interface MatchedMessage {
 }
 
 export interface Where {
-  /** `imap:<mailbox id>` */
+  /** `imap:<mailbox id>` or `gmail:<account id>` */
   readonly source: string;
-  /** Unique per report mail: `<mailbox>:<uidvalidity>:<uid>` — event ids derive from it. */
+  /** Unique per report mail (`<mailbox>:<uidvalidity>:<uid>`, `gmail:<account>:<message id>`): event ids derive from it. */
   readonly reportKey: string;
   readonly at: Date;
 }
