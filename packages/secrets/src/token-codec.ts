@@ -8,10 +8,45 @@
  * another shape still round-trips exactly.
  */
 const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
-const CROCKFORD_VALUE = new Map([...CROCKFORD].map((c, i) => [c, BigInt(i)] as const));
+const CROCKFORD_VALUE = new Map([...CROCKFORD].map((c, i) => [c, i] as const));
 const PACKABLE_ID = /^([a-z]{1,8})_([0-9A-HJKMNP-TV-Z]{26})$/;
 const PACKED_BYTES = 17; // 26 × 5 = 130 bits
 const PACKED_FLAG = 0x80;
+/** The 130 bits sit at the bottom of the 136: the top 6 are zero. */
+const PAD_BITS = PACKED_BYTES * 8 - 26 * 5;
+
+/** 26 Crockford characters → 17 bytes, big-endian, with plain numbers (a bit buffer under 2^13). */
+function pack(body: string): Buffer {
+  const out = Buffer.alloc(PACKED_BYTES);
+  let acc = 0;
+  let bits = PAD_BITS;
+  let pos = 0;
+  for (const c of body) {
+    acc = (acc << 5) | (CROCKFORD_VALUE.get(c) as number);
+    bits += 5;
+    while (bits >= 8) {
+      bits -= 8;
+      out[pos++] = (acc >> bits) & 0xff;
+    }
+    acc &= (1 << bits) - 1;
+  }
+  return out;
+}
+
+function unpack(packed: Buffer): string {
+  let acc = 0;
+  let bits = -PAD_BITS;
+  let body = '';
+  for (const b of packed) {
+    acc = ((acc << 8) | b) & 0x1fff;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      body += CROCKFORD[(acc >> bits) & 31] as string;
+    }
+  }
+  return body;
+}
 
 /** Thrown only inside this module's readers; the token layer turns it into `token_invalid`. */
 export class PayloadError extends Error {}
@@ -24,11 +59,7 @@ export class PayloadWriter {
     const m = PACKABLE_ID.exec(value);
     if (m) {
       const prefix = m[1] as string;
-      let n = 0n;
-      for (const c of m[2] as string) n = (n << 5n) | (CROCKFORD_VALUE.get(c) as bigint);
-      const packed = Buffer.alloc(PACKED_BYTES);
-      for (let i = PACKED_BYTES - 1; i >= 0; i--, n >>= 8n) packed[i] = Number(n & 0xffn);
-      this.#chunks.push(Buffer.from([PACKED_FLAG | prefix.length]), Buffer.from(prefix, 'ascii'), packed);
+      this.#chunks.push(Buffer.from([PACKED_FLAG | prefix.length]), Buffer.from(prefix, 'ascii'), pack(m[2] as string));
       return this;
     }
     const bytes = Buffer.from(value, 'utf8');
@@ -72,11 +103,7 @@ export class PayloadReader {
     const head = this.#byte();
     if ((head & PACKED_FLAG) === 0) return this.#take(head).toString('utf8');
     const prefix = this.#take(head & ~PACKED_FLAG).toString('ascii');
-    let n = 0n;
-    for (const b of this.#take(PACKED_BYTES)) n = (n << 8n) | BigInt(b);
-    let body = '';
-    for (let i = 0; i < 26; i++, n >>= 5n) body = (CROCKFORD[Number(n & 31n)] as string) + body;
-    return `${prefix}_${body}`;
+    return `${prefix}_${unpack(this.#take(PACKED_BYTES))}`;
   }
 
   string(): string {
