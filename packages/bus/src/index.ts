@@ -9,3 +9,4 @@ export type { JsMsg, PubAck } from '@nats-io/jetstream';
 export * from './lease.js';
 export * from './account-command.js';
 export * from './runtime-settings.js';
+export * from './acked-publisher.js';

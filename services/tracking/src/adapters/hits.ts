@@ -1,4 +1,4 @@
-import { publishEvent, sleep, type Bus } from '@postbus/bus';
+import { AckedPublisher, sleep, type Bus } from '@postbus/bus';
 import { isPostbusError, type EmailOpened } from '@postbus/contracts';
 import type { Logger } from '@postbus/telemetry';
 
@@ -32,7 +32,7 @@ export interface OpenRecorderOptions {
  * loses none: close() (called by app.close() in main.ts's shutdown) flushes and waits.
  */
 export class OpenRecorder {
-  readonly #bus: Bus;
+  readonly #publisher: AckedPublisher;
   readonly #log: Logger;
   readonly #opts: Required<OpenRecorderOptions>;
   readonly #flushes = new Set<Promise<void>>();
@@ -44,9 +44,9 @@ export class OpenRecorder {
   #failed = 0;
 
   constructor(bus: Bus, log: Logger, opts: OpenRecorderOptions) {
-    this.#bus = bus;
     this.#log = log;
     this.#opts = { retryDelaysMs: [250, 1_000], ...opts };
+    this.#publisher = new AckedPublisher(bus, opts.publishTimeoutMs);
   }
 
   /** Opens buffered or being published. */
@@ -92,7 +92,7 @@ export class OpenRecorder {
     const delays = this.#opts.retryDelaysMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        await publishEvent(this.#bus, hit.subject, hit.event, { timeoutMs: this.#opts.publishTimeoutMs });
+        await this.#publisher.publish(hit.subject, hit.event);
         return;
       } catch (err) {
         const delay = delays[attempt];
@@ -113,5 +113,6 @@ export class OpenRecorder {
     this.#closing.abort();
     this.#flush();
     await Promise.allSettled([...this.#flushes]);
+    this.#publisher.close();
   }
 }
