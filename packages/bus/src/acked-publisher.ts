@@ -42,7 +42,7 @@ export class AckedPublisher {
     try {
       payload = encodeEvent(event);
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
     }
     if (this.closed) return Promise.reject(new InfrastructureError('log_unavailable', 'the publisher is closed'));
     const n = this.next++;
