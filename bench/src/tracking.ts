@@ -3,9 +3,16 @@
 // same load against a bare fastify route answering the same GIF. A fixed number of keep-alive
 // connections on loopback, each sending its next request when the last is answered, for a fixed
 // time. Every request carries an open token of its own message (so every 200 is a distinct
-// fact); afterwards the EmailOpened events stored are counted and compared with the 200s. Prints
-// both rates, the ratio and p99 latency; ends with `RESULT {json}`. Deletes what it created.
+// fact); afterwards the EmailOpened events stored are counted and compared with the 200s the
+// service answered (counted by the server, so requests cut off at the end count as they should).
+// The load comes from wrk (Debian's, a separate process) when it is installed, else from an
+// in-process Node client (BENCH_CLIENT=node|wrk). Prints both rates, the ratio and p99 latency;
+// ends with `RESULT {json}`. Deletes what it created.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { newId, streamName } from '@postbus/contracts';
@@ -19,7 +26,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 /** Open URLs made before the load (the load loop shares the process: issuing tokens in it would slow both runs). */
-const PREPARED = Number(process.env.BENCH_PREPARED ?? 150_000);
+const PREPARED = Number(process.env.BENCH_PREPARED ?? 400_000);
+const CLIENT = process.env.BENCH_CLIENT ?? (existsSync('/usr/bin/wrk') ? 'wrk' : 'node');
 const log = (...a: unknown[]) => console.error(...a);
 
 interface LoadResult {
@@ -86,6 +94,48 @@ async function load(port: number, nextPath: () => string, seconds: number): Prom
   };
 }
 
+/** wrk: one thread, CONCURRENCY connections, the paths file read in order from `start` (each path once). */
+const WRK_SCRIPT = `
+local paths = {}
+for line in io.lines(os.getenv("BENCH_PATHS")) do paths[#paths + 1] = line end
+local i = tonumber(os.getenv("BENCH_START") or "0")
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[((i - 1) % #paths) + 1])
+end
+`;
+
+async function loadWrk(port: number, pathsFile: string, scriptFile: string, start: number, seconds: number): Promise<LoadResult> {
+  const out = await new Promise<string>((resolve, reject) =>
+    execFile(
+      'wrk',
+      ['-t1', `-c${CONCURRENCY}`, `-d${seconds}s`, '--latency', '-s', scriptFile, `http://127.0.0.1:${port}`],
+      { env: { ...process.env, BENCH_PATHS: pathsFile, BENCH_START: String(start) }, maxBuffer: 1 << 20 },
+      (err, stdout) => (err ? reject(new Error(`wrk failed: ${err.message}`)) : resolve(stdout)),
+    ),
+  );
+  const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? 0);
+  const ms = (re: RegExp) => {
+    const m = re.exec(out);
+    if (!m) return 0;
+    const v = Number(m[1]);
+    return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+  };
+  const requests = num(/(\d+) requests in/);
+  const other = num(/Non-2xx or 3xx responses: (\d+)/);
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)?.slice(1).reduce((a, b) => a + Number(b), 0) ?? 0;
+  const elapsed = ms(/requests in ([\d.]+)(us|ms|s)/) / 1000 || seconds;
+  return {
+    requests,
+    ok: requests - other,
+    other,
+    errors,
+    perSecond: Math.round((requests - other) / elapsed),
+    p50Ms: Number(ms(/ 50%\s+([\d.]+)(us|ms|s)/).toFixed(2)),
+    p99Ms: Number(ms(/ 99%\s+([\d.]+)(us|ms|s)/).toFixed(2)),
+  };
+}
+
 async function main(): Promise<void> {
   const env = await startTestEnvironment('bench-tracking');
   const tokens = TokenKeyring.fromMasterKeys(parseMasterKeys(`k1:${generateMasterKey()}`), 'k1');
@@ -109,6 +159,13 @@ async function main(): Promise<void> {
       rateLimit: { perSecond: 1e9, burst: 1e9 },
     });
   })();
+  // The 200s the service answered, counted where they are answered.
+  let answered = 0;
+  tracking.server.prependListener('request', (req: http.IncomingMessage, res: http.ServerResponse) => {
+    res.once('finish', () => {
+      if (res.statusCode === 200 && req.url?.startsWith('/track/open/')) answered++;
+    });
+  });
   const bare = Fastify({ logger: false });
   bare.get('/track/open/:token', (_request, reply) =>
     reply.code(200).header('content-type', 'image/gif').header('cache-control', 'no-store, no-cache, must-revalidate, private').send(PIXEL),
@@ -120,26 +177,50 @@ async function main(): Promise<void> {
     const trackingPort = (tracking.server.address() as AddressInfo).port;
     const barePort = (bare.server.address() as AddressInfo).port;
 
-    log(`bare fastify: ${WARMUP_SECONDS} s warm-up, ${SECONDS} s at ${CONCURRENCY} connections ...`);
-    await load(barePort, barePath, WARMUP_SECONDS);
-    const bareRun = await load(barePort, barePath, SECONDS);
-    log(`  ${bareRun.perSecond}/s, p50 ${bareRun.p50Ms} ms, p99 ${bareRun.p99Ms} ms`);
-
-    log(`tracking: ${WARMUP_SECONDS} s warm-up, ${SECONDS} s at ${CONCURRENCY} connections ...`);
-    const warm = await load(trackingPort, nextPath, WARMUP_SECONDS);
-    const trackingRun = await load(trackingPort, nextPath, SECONDS);
+    let bareRun: LoadResult;
+    let trackingRun: LoadResult;
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'postbus-bench-'));
+    try {
+      if (CLIENT === 'wrk') {
+        const pathsFile = path.join(dir, 'paths.txt');
+        const scriptFile = path.join(dir, 'open.lua');
+        writeFileSync(pathsFile, prepared.join('\n') + '\n');
+        writeFileSync(scriptFile, WRK_SCRIPT);
+        log(`client: wrk (1 thread, ${CONCURRENCY} connections)`);
+        log(`bare fastify: ${WARMUP_SECONDS} s warm-up, ${SECONDS} s ...`);
+        await loadWrk(barePort, pathsFile, scriptFile, 0, WARMUP_SECONDS);
+        bareRun = await loadWrk(barePort, pathsFile, scriptFile, 0, SECONDS);
+        log(`  ${bareRun.perSecond}/s, p50 ${bareRun.p50Ms} ms, p99 ${bareRun.p99Ms} ms`);
+        log(`tracking: ${WARMUP_SECONDS} s warm-up, ${SECONDS} s ...`);
+        const warm = await loadWrk(trackingPort, pathsFile, scriptFile, 0, WARMUP_SECONDS);
+        // Past the paths the warm-up may have sent (wrk counts only completed ones): none is sent twice.
+        trackingRun = await loadWrk(trackingPort, pathsFile, scriptFile, warm.requests + CONCURRENCY, SECONDS);
+        used = warm.requests + CONCURRENCY + trackingRun.requests + CONCURRENCY;
+      } else {
+        log(`client: in-process Node (${CONCURRENCY} connections)`);
+        log(`bare fastify: ${WARMUP_SECONDS} s warm-up, ${SECONDS} s ...`);
+        await load(barePort, barePath, WARMUP_SECONDS);
+        bareRun = await load(barePort, barePath, SECONDS);
+        log(`  ${bareRun.perSecond}/s, p50 ${bareRun.p50Ms} ms, p99 ${bareRun.p99Ms} ms`);
+        log(`tracking: ${WARMUP_SECONDS} s warm-up, ${SECONDS} s ...`);
+        await load(trackingPort, nextPath, WARMUP_SECONDS);
+        trackingRun = await load(trackingPort, nextPath, SECONDS);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     log(`  ${trackingRun.perSecond}/s, p50 ${trackingRun.p50Ms} ms, p99 ${trackingRun.p99Ms} ms`);
 
     // Closing flushes the buffered opens and waits for their acknowledgements.
     await tracking.close();
     trackingClosed = true;
-    const answered = warm.ok + trackingRun.ok;
     const { state } = await env.bus.jsm.streams.info(streamName(env.ns, 'TRACKING'));
     const stored = state.messages;
     const ratio = Number((trackingRun.perSecond / bareRun.perSecond).toFixed(3));
     if (used > PREPARED) log(`(${used - PREPARED} URLs issued during the load: raise BENCH_PREPARED)`);
     log(`ratio ${ratio}; EmailOpened stored ${stored} for ${answered} answered 200 (lost ${answered - stored})`);
     const result = {
+      client: CLIENT,
       seconds: SECONDS,
       concurrency: CONCURRENCY,
       tracking: trackingRun,
