@@ -8,6 +8,7 @@ const PASSWORD = 'sender secret 42';
 const FBL_PASSWORD = 'feedback loop secret';
 const DAVE_PASSWORD = 'dave pw';
 const UNSUB_PASSWORD = 'unsubscribe mailbox secret';
+const VERP_PASSWORD = 'verp account secret';
 
 /** The raw source of every message in a user's INBOX on the test mail server. */
 async function inbox(mail: MailServer, user: string, pass: string): Promise<string[]> {
@@ -27,8 +28,8 @@ async function stateOf(w: World, messageId: string): Promise<string | undefined>
   return row?.state as string | undefined;
 }
 
-async function send(w: World, to: string, subject: string): Promise<string> {
-  const res = await w.admin.request('POST', '/v1/messages', { messages: [{ to, subject, text: `Hello ${to}.` }] });
+async function send(w: World, to: string, subject: string, accountId?: string): Promise<string> {
+  const res = await w.admin.request('POST', '/v1/messages', { messages: [{ to, subject, text: `Hello ${to}.`, ...(accountId ? { accountId } : {}) }] });
   expect(res.status).toBe(202);
   return (res.body.messages as Array<{ id: string }>)[0]!.id;
 }
@@ -75,7 +76,7 @@ describe('bounces and complaints, end to end: Postfix, Dovecot, the bounce proce
   let w: World;
   let accountId: string;
   beforeAll(async () => {
-    mail = await startMailServer({ domain: 'mail.test', users: [{ user: 'sender', password: PASSWORD }, { user: 'alice', password: 'alice pw' }, { user: 'carol', password: 'carol pw' }, { user: 'dave', password: DAVE_PASSWORD }, { user: 'unsub', password: UNSUB_PASSWORD }, { user: 'fbl', password: FBL_PASSWORD }] });
+    mail = await startMailServer({ domain: 'mail.test', users: [{ user: 'sender', password: PASSWORD }, { user: 'alice', password: 'alice pw' }, { user: 'carol', password: 'carol pw' }, { user: 'dave', password: DAVE_PASSWORD }, { user: 'unsub', password: UNSUB_PASSWORD }, { user: 'verper', password: VERP_PASSWORD }, { user: 'erin', password: 'erin pw' }, { user: 'fbl', password: FBL_PASSWORD }] });
     w = await startWorld({ users: [], services: ['admin', 'orchestrator', 'sender', 'projector', 'bounce-processor'], env: { POSTBUS_BOUNCES_POLL_MS: '300', POSTBUS_RATE_MIN_SAMPLE: '4', POSTBUS_UNSUBSCRIBE_MAILBOX: 'unsub@mail.test' } });
     const res = await w.admin.request('POST', '/v1/accounts', {
       name: 'postfix account',
@@ -105,7 +106,7 @@ describe('bounces and complaints, end to end: Postfix, Dovecot, the bounce proce
         const res = await w.admin.request('GET', `/v1/suppressions?q=${encodeURIComponent(mail.address('nobody'))}`);
         return (res.body.suppressions as unknown[]).length === 1;
       },
-      { timeoutMs: 30_000, message: `the bounce did not suppress the address\n${w.platform.logs('bounce-processor').slice(-2000)}` },
+      { timeoutMs: 30_000, message: `the bounce did not suppress the address\n${mail.logs().slice(-3000)}` },
     );
     console.log(`sent → suppressed (Postfix DSN → Dovecot → IMAP poll every 300 ms → suppression): ${Date.now() - sentAt} ms`);
     const alice = await w.admin.request('GET', `/v1/suppressions?q=${encodeURIComponent(mail.address('alice'))}`);
@@ -150,7 +151,7 @@ describe('bounces and complaints, end to end: Postfix, Dovecot, the bounce proce
     await client.quit();
     await waitFor(
       async () => ((await w.admin.request('GET', `/v1/suppressions?q=${encodeURIComponent(mail.address('dave'))}`)).body.suppressions as unknown[]).length === 1,
-      { timeoutMs: 30_000, message: `the mailed unsubscribe did not suppress\n${w.platform.logs('bounce-processor').slice(-2000)}` },
+      { timeoutMs: 30_000, message: `the mailed unsubscribe did not suppress\n${mail.logs().slice(-3000)}` },
     );
     const [row] = (await w.admin.request('GET', `/v1/suppressions?q=${encodeURIComponent(mail.address('dave'))}`)).body.suppressions as Array<Record<string, unknown>>;
     expect(row).toMatchObject({ reason: 'unsubscribed', source: 'bounce-processor' });
@@ -171,12 +172,51 @@ describe('bounces and complaints, end to end: Postfix, Dovecot, the bounce proce
     await client.quit();
     await waitFor(
       async () => ((await w.admin.request('GET', `/v1/bounces?accountId=${accountId}&kind=complaint`)).body.bounces as unknown[]).length === 1,
-      { timeoutMs: 30_000, message: `the complaint was not recorded\n${w.platform.logs('bounce-processor').slice(-2000)}` },
+      { timeoutMs: 30_000, message: `the complaint was not recorded\n${mail.logs().slice(-3000)}` },
     );
     const suppressed = await w.admin.request('GET', `/v1/suppressions?q=${encodeURIComponent(complainer)}`);
     expect(suppressed.body.suppressions).toMatchObject([{ reason: 'complaint', source: 'bounce-processor' }]);
     const summary = await w.admin.request('GET', `/v1/bounces/summary?accountId=${accountId}`);
     expect(summary.body.summary).toEqual([{ accountId, campaignId: null, hard: 1, soft: 0, sender: 0, complaints: 1 }]);
+  }, 90_000);
+
+  it('VERP: the return path names the message, so even a report that names nothing is tied to it', async () => {
+    const res = await w.admin.request('POST', '/v1/accounts', {
+      name: 'verp account',
+      fromAddress: mail.address('verper'),
+      smtp: { host: '127.0.0.1', port: mail.smtpPort, tls: 'none', user: 'verper', password: VERP_PASSWORD },
+      dailyLimit: 1000,
+      postalAddress: '1 Test Street, Testville',
+      verp: true,
+    });
+    expect(res.status).toBe(201);
+    expect(res.body.settings.verp).toBe(true);
+    const verpAccount = res.body.id as string;
+    expect((await w.admin.request('POST', '/v1/mailboxes', { accountId: verpAccount, host: '127.0.0.1', port: mail.imapPort, tls: 'none', username: 'verper', password: VERP_PASSWORD })).status).toBe(201);
+
+    // A real bounce through Postfix: the DSN goes to verper+pb-<id>@, delivered to verper's mailbox.
+    const lost = await send(w, 'nobody-verp@mail.test', 'for nobody, by VERP', verpAccount);
+    await waitFor(async () => ((await w.admin.request('GET', `/v1/bounces?accountId=${verpAccount}`)).body.bounces as unknown[]).length === 1, { timeoutMs: 30_000, message: 'the VERP bounce was not read' });
+    const verpDsn = (await inbox(mail, 'verper', VERP_PASSWORD)).find((m) => /report-type=delivery-status/i.test(m)) ?? '';
+    expect(verpDsn).toMatch(new RegExp(`^To: <?verper\\+pb-${lost.slice(4).toLowerCase()}@mail\\.test`, 'im'));
+
+    // An unhelpful report: no recipient, no returned message, only the text — and the VERP address.
+    const erin = await send(w, 'erin@mail.test', 'for erin', verpAccount);
+    await waitFor(async () => (await stateOf(w, erin)) === 'sent', { timeoutMs: 30_000, message: 'not sent' });
+    const verp = `verper+pb-${erin.slice(4).toLowerCase()}@mail.test`;
+    const { client } = await RawSmtpClient.connect(mail.smtpPort);
+    await client.command('EHLO mx.remote.test');
+    const body = `From: MAILER-DAEMON@mx.remote.test\r\nTo: ${verp}\r\nSubject: Undeliverable: for erin\r\nMessage-ID: <ndr-1@mx.remote.test>\r\n\r\nDelivery has failed to these recipients or groups.\r\nThe email account that you tried to reach does not exist. 550 5.1.1 RESOLVER.ADR.RecipNotFound; not found\r\n`;
+    const tx = await client.transaction('', [verp], body);
+    expect(tx.end?.code).toBe(250);
+    await client.quit();
+    await waitFor(
+      async () => ((await w.admin.request('GET', `/v1/bounces?accountId=${verpAccount}`)).body.bounces as unknown[]).length === 2,
+      { timeoutMs: 30_000, message: `the unhelpful report was not tied to its message\n${w.platform.logs('bounce-processor').slice(-2000)}` },
+    );
+    const bounces = (await w.admin.request('GET', `/v1/bounces?accountId=${verpAccount}`)).body.bounces as Array<Record<string, unknown>>;
+    expect(bounces.find((b) => b.messageId === erin)).toMatchObject({ severity: 'hard', reason: 'unknown_user', suppressed: true });
+    expect((await w.admin.request('GET', `/v1/suppressions?q=${encodeURIComponent('erin@mail.test')}`)).body.suppressions).toHaveLength(1);
   }, 90_000);
 
   it('rates over the last 24 h pause the account (the orchestrator decides), with the figures in the reason', async () => {

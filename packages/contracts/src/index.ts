@@ -16,3 +16,4 @@ export * from './streaming.js';
 export * from './events/ids.js';
 export * from './limits.js';
 export * from './runtime.js';
+export * from './verp.js';

@@ -122,6 +122,8 @@ function postfixMainCf(dir: string, domain: string, mail: { uid: number; gid: nu
     virtual_mailbox_domains: domain,
     virtual_mailbox_base: `${dir}/mail`,
     virtual_mailbox_maps: `texthash:${dir}/postfix/mailboxes`,
+    // plus-addressing: user+anything@domain is delivered to user (VERP return paths)
+    recipient_delimiter: '+',
     virtual_minimum_uid: mail.uid,
     virtual_uid_maps: `static:${mail.uid}`,
     virtual_gid_maps: `static:${mail.gid}`,

@@ -1,6 +1,6 @@
 import { publishEvent, type Bus } from '@postbus/bus';
-import { parseReport, type ParsedReport } from '@postbus/classify';
-import { FEEDBACK_SUBJECT_TOKEN, TRACKING_SUBJECT_TOKEN, addressHash, decodeEvent, isPostbusError, suppressionShard, type PostbusEvent } from '@postbus/contracts';
+import { classifyBounce, parseReport, type ParsedReport } from '@postbus/classify';
+import { FEEDBACK_SUBJECT_TOKEN, TRACKING_SUBJECT_TOKEN, addressHash, decodeEvent, isPostbusError, suppressionShard, verpMessageId, type PostbusEvent } from '@postbus/contracts';
 import {
   addSuppressionRow,
   enqueueFeedbackEvent,
@@ -30,7 +30,7 @@ import {
   type SoftBounceRule,
   type Where,
 } from './domain/decide.js';
-import { topHeaders } from './domain/headers.js';
+import { reportText, topHeaders } from './domain/headers.js';
 
 /** Opens the unsubscribe token of a mailed request (a TokenKeyring from packages/secrets). */
 export interface UnsubscribeTokens {
@@ -185,7 +185,10 @@ interface Decided {
 
 async function decide(deps: ProcessorDeps, tx: Queryable, from: ReportSource, report: ParsedReport, mail: Pick<ReportMail, 'source'>, where: Where): Promise<Decided[]> {
   const out: Decided[] = [];
-  const named = ourMessageId(report.original.messageId) ?? ourMessageId(report.original.headers['message-id']);
+  const top = topHeaders(mail.source);
+  // A VERP return path names the message for certain; else the returned original's Message-ID.
+  const byVerp = verpMessageId(top['x-original-to']) ?? verpMessageId(top['delivered-to']) ?? verpMessageId(top['envelope-to']) ?? verpMessageId(top['to']);
+  const named = byVerp ?? ourMessageId(report.original.messageId) ?? ourMessageId(report.original.headers['message-id']);
   const byId = named ? await findReportedMessage(tx, named) : null;
   const messageFor = async (recipient: string): Promise<(ReportedMessage & { accountId: string }) | null> => {
     // A report for one of our messages names it; only a report that does not is matched by address.
@@ -194,7 +197,7 @@ async function decide(deps: ProcessorDeps, tx: Queryable, from: ReportSource, re
   };
 
   // A mailed unsubscribe: the token in the subject says who and which message.
-  const subject = topHeaders(mail.source)['subject'] ?? '';
+  const subject = top['subject'] ?? '';
   const token = TOKEN_IN_SUBJECT.exec(subject)?.[1];
   if (token && deps.tokens && (report.kind === 'unsubscribe' || report.kind === 'unknown' || report.kind === 'auto_reply')) {
     const opened = deps.tokens.open('unsub', token);
@@ -225,6 +228,14 @@ async function decide(deps: ProcessorDeps, tx: Queryable, from: ReportSource, re
         const soft = r.severity === 'soft' ? (await softBouncesSince(tx, addressHash(recipient), new Date(where.at.getTime() - (deps.softBounce ?? DEFAULT_SOFT_BOUNCE_RULE).windowMs))) + 1 : 0;
         out.push({ decision: decideBounce({ ...r, recipient }, message, where, soft, deps.softBounce), recipient, message });
         if (byId) break; // one recipient per message of ours
+      }
+      // An unhelpful report (no recipient found in it) that VERP ties to one of our messages:
+      // judged by its own text, for the address that message went to.
+      if (out.length === 0 && report.recipients.length === 0 && byVerp && byId?.accountId) {
+        const message = { ...byId, accountId: byId.accountId };
+        const verdict = classifyBounce({ diagnostic: reportText(mail.source) });
+        const soft = verdict.severity === 'soft' ? (await softBouncesSince(tx, addressHash(message.recipient), new Date(where.at.getTime() - (deps.softBounce ?? DEFAULT_SOFT_BOUNCE_RULE).windowMs))) + 1 : 0;
+        out.push({ decision: decideBounce({ recipient: message.recipient, ...verdict }, message, where, soft, deps.softBounce), recipient: message.recipient, message });
       }
       return out;
     }

@@ -71,6 +71,11 @@ export const SendingSettings = Type.Object(
     warmup: Type.Optional(Type.Union([Warmup, Type.Null()])),
     /** Sign outgoing mail (SMTP accounts; the Gmail API signs with Google's key). */
     dkim: Type.Optional(Type.Union([DkimSettings, Type.Null()])),
+    /**
+     * VERP (SMTP accounts whose server allows it): the envelope sender names the message,
+     * `local+pb-<id>@domain`, so a bounce maps to its message even when the report does not.
+     */
+    verp: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

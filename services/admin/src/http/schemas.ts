@@ -102,6 +102,8 @@ const settingsFields = {
   sendDelayMs: Type.Integer({ minimum: 0, maximum: 3_600_000 }),
   postalAddress: Nullable(LooseText(500)),
   fromName: Nullable(LooseText(200)),
+  /** VERP return paths (`local+pb-<id>@domain`), for SMTP servers that accept them. */
+  verp: Type.Boolean(),
 };
 
 const WarmupInput = Type.Object(
@@ -147,6 +149,7 @@ export const CreateAccount = Type.Object(
     sendDelayMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000, default: 0 })),
     postalAddress: Type.Optional(LooseText(500)),
     warmup: Type.Optional(WarmupInput),
+    verp: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

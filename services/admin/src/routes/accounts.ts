@@ -52,7 +52,7 @@ function toView(state: AccountState, now: Date) {
     ...(state.provider === 'smtp'
       ? { smtp: { ...state.smtp } }
       : { gmail: { user: state.gmail.user, secretId: state.gmail.secretId, workspaceTrial: state.gmail.workspaceTrial ?? false } }),
-    settings: { ...state.settings, warmup: state.settings.warmup ?? null, dkim: state.settings.dkim ? { domain: state.settings.dkim.domain, selector: state.settings.dkim.selector } : null },
+    settings: { ...state.settings, verp: state.settings.verp ?? false, warmup: state.settings.warmup ?? null, dkim: state.settings.dkim ? { domain: state.settings.dkim.domain, selector: state.settings.dkim.selector } : null },
     effectiveDailyLimit: effectiveDailyLimit(state.settings, now),
     status: state.status,
     statusReason: state.statusReason,
@@ -105,6 +105,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
         postalAddress: b.postalAddress?.trim() || null,
         fromName: b.fromName ?? null,
         ...(b.warmup ? { warmup: warmupOf(b.warmup, clock()) } : {}),
+        ...(b.verp ? { verp: true } : {}),
       };
       const now = clock().toISOString();
       const common = { type: 'RegisterAccount' as const, accountId, name: b.name, fromAddress, settings, actor: request.principal };

@@ -1,6 +1,6 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { classifySmtpReply } from '@postbus/classify';
-import { isPostbusError, type AccountState, type SmtpSettings } from '@postbus/contracts';
+import { isPostbusError, verpAddress, type AccountState, type SmtpSettings } from '@postbus/contracts';
 import { getSecret, type ClaimedMessage, type Database, type SecretCipher } from '@postbus/db';
 import { signDkim } from '@postbus/mail';
 import type { Logger } from '@postbus/telemetry';
@@ -67,7 +67,9 @@ export class AccountSmtp {
       // No transaction outlives the lease: at its deadline the connection is cut (a message
       // already streaming becomes `uncertain`), so a new owner never overlaps with this one.
       cutoff = setTimeout(() => session.close(), Math.max(0, lease.remainingMs()));
-      const res = await session.send({ from: composed.envelope.from, to: composed.envelope.to }, composed.raw, () => lease.valid());
+      // VERP where the account's server allows it: the return path names the message.
+      const from = account.settings.verp ? verpAddress(composed.envelope.from, c.messageId) : composed.envelope.from;
+      const res = await session.send({ from, to: composed.envelope.to }, composed.raw, () => lease.valid());
       return { outcome: { kind: 'sent', messageId: c.messageId, replyCode: res.replyCode, reply: res.response.slice(0, 1000), headerMessageId: composed.headerMessageId } };
     } catch (err) {
       if (!(err instanceof SmtpSendError)) throw err;
