@@ -75,9 +75,10 @@ describe('bounces and complaints, end to end: Postfix, Dovecot, the bounce proce
   let mail: MailServer;
   let w: World;
   let accountId: string;
+  let aliceMessage = '';
   beforeAll(async () => {
     mail = await startMailServer({ domain: 'mail.test', users: [{ user: 'sender', password: PASSWORD }, { user: 'alice', password: 'alice pw' }, { user: 'carol', password: 'carol pw' }, { user: 'dave', password: DAVE_PASSWORD }, { user: 'unsub', password: UNSUB_PASSWORD }, { user: 'verper', password: VERP_PASSWORD }, { user: 'erin', password: 'erin pw' }, { user: 'fbl', password: FBL_PASSWORD }] });
-    w = await startWorld({ users: [], services: ['admin', 'orchestrator', 'sender', 'projector', 'bounce-processor'], env: { POSTBUS_BOUNCES_POLL_MS: '300', POSTBUS_RATE_MIN_SAMPLE: '4', POSTBUS_UNSUBSCRIBE_MAILBOX: 'unsub@mail.test' } });
+    w = await startWorld({ users: [], services: ['admin', 'orchestrator', 'sender', 'projector', 'bounce-processor'], env: { POSTBUS_BOUNCES_POLL_MS: '300', POSTBUS_RATE_MIN_SAMPLE: '4', POSTBUS_UNSUBSCRIBE_MAILBOX: 'unsub@mail.test', POSTBUS_BOUNCES_MAX_REPORT_BYTES: String(256 * 1024) } });
     const res = await w.admin.request('POST', '/v1/accounts', {
       name: 'postfix account',
       fromAddress: mail.address('sender'),
@@ -98,6 +99,7 @@ describe('bounces and complaints, end to end: Postfix, Dovecot, the bounce proce
 
   it('Postfix’s own DSN for an unknown user suppresses the address; a later send to it is refused; a live address is not touched', async () => {
     const good = await send(w, mail.address('alice'), 'for alice');
+    aliceMessage = good;
     const dead = await send(w, mail.address('nobody'), 'for nobody');
     await waitFor(async () => (await stateOf(w, dead)) === 'sent' && (await stateOf(w, good)) === 'sent', { timeoutMs: 30_000, message: 'both messages were not sent' });
     const sentAt = Date.now();
@@ -217,6 +219,35 @@ describe('bounces and complaints, end to end: Postfix, Dovecot, the bounce proce
     const bounces = (await w.admin.request('GET', `/v1/bounces?accountId=${verpAccount}`)).body.bounces as Array<Record<string, unknown>>;
     expect(bounces.find((b) => b.messageId === erin)).toMatchObject({ severity: 'hard', reason: 'unknown_user', suppressed: true });
     expect((await w.admin.request('GET', `/v1/suppressions?q=${encodeURIComponent('erin@mail.test')}`)).body.suppressions).toHaveLength(1);
+  }, 90_000);
+
+  it('garbage, a report cut at the size limit and a report for no message of ours are logged and skipped; the next report is processed', async () => {
+    const deliver = async (raw: string) => {
+      const { client } = await RawSmtpClient.connect(mail.smtpPort);
+      await client.command('EHLO mx.remote.test');
+      const tx = await client.transaction('', [mail.address('sender')], raw);
+      expect(tx.end?.code).toBe(250);
+      await client.quit();
+    };
+    const before = Number((await w.db.query(sql`SELECT count(*)::int AS n FROM feedback_reports`))[0]!.n);
+    await deliver('\x00\x01garbage without any header\r\n\r\n\xff\xfe');
+    await deliver(`From: MAILER-DAEMON@mx.remote.test\r\nTo: sender@mail.test\r\nSubject: Undelivered Mail Returned to Sender\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n${'A very long notice line. '.repeat(20_000)}\r\n--b\r\n`);
+    await deliver(`From: MAILER-DAEMON@mx.remote.test\r\nTo: sender@mail.test\r\nSubject: Undelivered Mail Returned to Sender\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.remote.test\r\n\r\nFinal-Recipient: rfc822; stranger@elsewhere.test\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <not-ours@elsewhere.test>\r\n\r\n--b--\r\n`);
+    const [row] = await w.db.query(sql`SELECT header_message_id FROM deliveries WHERE message_id = ${aliceMessage}`);
+    await deliver(`From: MAILER-DAEMON@mx.remote.test\r\nTo: sender@mail.test\r\nSubject: Undelivered Mail Returned to Sender\r\nContent-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.remote.test\r\n\r\nFinal-Recipient: rfc822; ${mail.address('alice')}\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n--b\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: ${row!.header_message_id as string}\r\n\r\n--b--\r\n`);
+    await waitFor(async () => ((await w.admin.request('GET', `/v1/suppressions?q=${encodeURIComponent(mail.address('alice'))}`)).body.suppressions as unknown[]).length === 1, {
+      timeoutMs: 30_000,
+      message: `the report after the bad ones was not processed\n${w.platform.logs('bounce-processor').slice(-2000)}`,
+    });
+    const reports = await w.db.query(sql`SELECT kind, recipients, matched, note FROM feedback_reports ORDER BY processed_at OFFSET ${before}`);
+    expect(reports).toEqual([
+      // Postfix gives every mail a Return-Path and Received lines: garbage arrives as a mail of no known kind.
+      expect.objectContaining({ kind: expect.stringMatching(/^(unreadable|unknown)$/), matched: 0 }),
+      expect.objectContaining({ note: 'truncated', matched: 0 }),
+      expect.objectContaining({ kind: 'bounce', recipients: 1, matched: 0, note: 'no message of ours matched' }),
+      expect.objectContaining({ kind: 'bounce', recipients: 1, matched: 1 }),
+    ]);
+    expect(w.platform.services.get('bounce-processor')!.process.exitCode).toBeNull();
   }, 90_000);
 
   it('rates over the last 24 h pause the account (the orchestrator decides), with the figures in the reason', async () => {

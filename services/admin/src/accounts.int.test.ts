@@ -32,7 +32,7 @@ describe('POST /v1/accounts', () => {
     const account = res.json<AccountBody>();
     expect(res.body).not.toContain(input.smtp.password);
     expect(account.fromAddress).toBe('News@xn--bcher-kva.example');
-    expect(account.settings).toEqual({ dailyLimit: 500, batchSize: 50, sendDelayMs: 0, postalAddress: input.postalAddress, fromName: 'Example News', warmup: null, dkim: null });
+    expect(account.settings).toEqual({ dailyLimit: 500, batchSize: 50, sendDelayMs: 0, postalAddress: input.postalAddress, fromName: 'Example News', warmup: null, dkim: null, verp: false });
     expect(account.smtp.secretId).toMatch(/^sec_/);
 
     const stored = await h.rawMessages('ACCOUNTS');
