@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { NodeLeaseHolder, openNodesBucket, publishEvent, sleep } from '@postbus/bus';
+import { AckedPublisher, NodeLeaseHolder, openNodesBucket, publishEvent, sleep } from '@postbus/bus';
 import { isPostbusError, newId, type AccountState } from '@postbus/contracts';
 import { AdvanceBatcher, isDatabaseUnavailable, nodeWork, recordWorkerRestart, releaseEpochs, type NodeWork } from '@postbus/db';
 import { AccountWorker, type WorkerDeps } from './worker.js';
@@ -70,12 +70,14 @@ export class SenderNode {
   private unsubscribe: (() => void) | undefined;
   private readonly workerDeps: Omit<WorkerDeps, 'lease'>;
   private readonly gate: Gate;
+  private readonly publisher: AckedPublisher;
   private readonly wake = { fn: undefined as (() => void) | undefined };
 
   constructor(private readonly opts: SenderNodeOptions) {
     const batcher = new AdvanceBatcher(opts.db);
     this.gate = new Gate(opts.startConcurrency ?? 32);
-    this.workerDeps = { ...opts, advance: (input) => batcher.advance(input), startGate: (fn) => this.gate.run(fn) };
+    this.publisher = new AckedPublisher(opts.bus);
+    this.workerDeps = { ...opts, advance: (input) => batcher.advance(input), startGate: (fn) => this.gate.run(fn), publisher: this.publisher };
   }
 
   get nodeId(): string {
@@ -122,6 +124,7 @@ export class SenderNode {
     // Released before the lease goes: the next owners need not wait out the grace.
     await this.releaseStopped().catch(() => undefined);
     await this.lease?.stop();
+    this.publisher.close();
   }
 
   private async reconcileLoop(signal: AbortSignal): Promise<void> {
