@@ -8,5 +8,6 @@ export * from './directory.js';
 export type { JsMsg, PubAck } from '@nats-io/jetstream';
 export * from './lease.js';
 export * from './account-command.js';
+export * from './campaign-command.js';
 export * from './runtime-settings.js';
 export * from './acked-publisher.js';

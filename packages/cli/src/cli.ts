@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '@postbus/telemetry';
 import { parseArgs, type ParsedArgs } from './args.js';
 import { classifyFiles } from './commands/classify.js';
 import { runDemo } from './commands/demo/index.js';
+import { rotateKeys } from './commands/keys.js';
 import { migrateDatabase } from './commands/migrate.js';
 import { rebuildProjections } from './commands/projections.js';
 import { progressPrinter, type TextOut } from './progress.js';
@@ -89,6 +90,19 @@ const classifyCommand: Command = {
   },
 };
 
+const keysRotate: Command = {
+  path: ['keys', 'rotate'],
+  usage: 'keys rotate --to KEY_ID',
+  summary: 're-encrypt every stored secret under KEY_ID (already in POSTBUS_MASTER_KEYS), row by row, while services run',
+  async run(ctx) {
+    const to = ctx.args.flags.to;
+    if (typeof to !== 'string' || to.length === 0) throw new UsageError('keys rotate needs --to KEY_ID');
+    const { masterKeys, masterKeysDir } = ctx.config().secrets;
+    const summary = await rotateKeys({ db: ctx.db(), keys: { masterKeys, masterKeysDir, masterKeyId: to }, to, stdout: ctx.io.stdout, stderr: ctx.io.stderr });
+    return summary.failed.length > 0 ? 1 : 0;
+  },
+};
+
 const help: Command = {
   path: ['help'],
   usage: 'help',
@@ -99,7 +113,7 @@ const help: Command = {
 };
 
 /** The command table: a new command is one more entry. */
-export const commands: Command[] = [rebuild, migrateCommand, demoCommand, classifyCommand, help];
+export const commands: Command[] = [rebuild, migrateCommand, keysRotate, demoCommand, classifyCommand, help];
 
 export function helpText(table: readonly Command[]): string {
   const width = Math.max(...table.map((c) => c.usage.length));
@@ -113,8 +127,11 @@ export function findCommand(table: readonly Command[], positionals: readonly str
     .find((c) => c.path.every((word, i) => positionals[i] === word));
 }
 
+/** Flags that take the next argument as their value (`--to k2`). */
+const VALUED_FLAGS: ReadonlySet<string> = new Set(['to']);
+
 export async function runCli(argv: readonly string[], io: CliIo, table: readonly Command[] = commands): Promise<number> {
-  const parsed = parseArgs(argv);
+  const parsed = parseArgs(argv, VALUED_FLAGS);
   const command = parsed.positionals.length === 0 || parsed.flags.help ? table.find((c) => c.path[0] === 'help') : findCommand(table, parsed.positionals);
   if (!command) {
     io.stderr.write(`postbus: unknown command "${parsed.positionals.join(' ')}"\n\n${helpText(table)}`);

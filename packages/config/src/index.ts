@@ -21,6 +21,8 @@ export interface PostbusConfig {
     readonly instanceId: string;
     /** More messages queued (waiting or not yet sent) than this raises a backlog alert (0: never). */
     readonly backlogAlertThreshold: number;
+    /** A running campaign has at most this many messages requested and not yet at an outcome: what a pause lets through. */
+    readonly campaignWindow: number;
     /** Where alerts are POSTed (signed with alertWebhookSecret), or empty. */
     readonly alertWebhookUrl: string;
   };
@@ -75,6 +77,23 @@ export interface PostbusConfig {
     readonly port: number;
     /** The public https base of the tracking service: links, pixels and unsubscribe URLs point here. */
     readonly publicUrl: string;
+  };
+  /** The sponsor gateway (leads and offers for partners and landing pages) and the sponsor rules the admin applies. */
+  readonly sponsorGateway: {
+    readonly host: string;
+    readonly port: number;
+    /** Landing-page origins allowed by CORS (exact `scheme://host[:port]`); none by default. */
+    readonly corsOrigins: readonly string[];
+    /** Tests and development only: forwarding endpoints may be plain http and private, loopback or link-local. */
+    readonly allowPrivateEndpoints: boolean;
+    /** How long a lead token from an offer click is valid. */
+    readonly leadTokenTtlSeconds: number;
+    /** The forwarder's pause between looks at the outbox. */
+    readonly forwardPollMs: number;
+    /** First retry delay; doubled per attempt up to an hour. */
+    readonly retryBaseMs: number;
+    readonly maxAttempts: number;
+    readonly forwardTimeoutMs: number;
   };
   readonly secrets: {
     /** `id:base64key` pairs; the first is used for new encryptions unless masterKeyId says otherwise. */
@@ -145,6 +164,7 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       healthPort: int('POSTBUS_ORCHESTRATOR_HEALTH_PORT', 0, 0, 65535),
       instanceId: str('POSTBUS_ORCHESTRATOR_ID', `orchestrator-${process.pid}`),
       backlogAlertThreshold: int('POSTBUS_BACKLOG_ALERT_THRESHOLD', 10_000, 0, 100_000_000),
+      campaignWindow: int('POSTBUS_CAMPAIGN_WINDOW', 200, 1, 100_000),
       alertWebhookUrl: str('POSTBUS_ALERT_WEBHOOK_URL', ''),
     },
     sender: {
@@ -183,6 +203,17 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       healthPort: int('POSTBUS_PROJECTOR_HEALTH_PORT', 0, 0, 65535),
       batchSize: int('POSTBUS_PROJECTOR_BATCH', 500, 1, 10_000),
     },
+    sponsorGateway: {
+      host: str('POSTBUS_SPONSOR_GATEWAY_HOST', '127.0.0.1'),
+      port: int('POSTBUS_SPONSOR_GATEWAY_PORT', 8082, 0, 65535),
+      corsOrigins: str('POSTBUS_SPONSOR_CORS_ORIGINS', '').split(',').map((s) => s.trim()).filter(Boolean),
+      allowPrivateEndpoints: str('POSTBUS_SPONSOR_ALLOW_PRIVATE_ENDPOINTS', '0') === '1',
+      leadTokenTtlSeconds: int('POSTBUS_LEAD_TOKEN_TTL_SECONDS', 3600, 60, 7 * 86400),
+      forwardPollMs: int('POSTBUS_SPONSOR_FORWARD_POLL_MS', 1000, 50, 600_000),
+      retryBaseMs: int('POSTBUS_SPONSOR_RETRY_BASE_MS', 5000, 10, 3_600_000),
+      maxAttempts: int('POSTBUS_SPONSOR_MAX_ATTEMPTS', 12, 1, 100),
+      forwardTimeoutMs: int('POSTBUS_SPONSOR_FORWARD_TIMEOUT_MS', 10_000, 100, 120_000),
+    },
     secrets: {
       masterKeys: str('POSTBUS_MASTER_KEYS', ''),
       masterKeysDir: str('POSTBUS_MASTER_KEYS_DIR', ''),
@@ -197,6 +228,7 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
   for (const u of config.gmail.trustedTokenUris) if (!/^https?:\/\/[^\s]+$/.test(u)) problems.push('POSTBUS_GMAIL_TRUSTED_TOKEN_URIS must be a comma list of http(s) URLs');
   if (!/^https?:\/\/[^\s]+\/$/.test(config.gmail.apiUrl)) problems.push('POSTBUS_GMAIL_API_URL must be an http(s) URL ending in /');
   if (config.bounces.unsubscribeMailbox && !/^[^\s@<>,;"]+@[A-Za-z0-9.-]+$/.test(config.bounces.unsubscribeMailbox)) problems.push('POSTBUS_UNSUBSCRIBE_MAILBOX must be a plain address');
+  for (const o of config.sponsorGateway.corsOrigins) if (!/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$/.test(o)) problems.push('POSTBUS_SPONSOR_CORS_ORIGINS must be a comma list of origins (scheme://host[:port])');
   if (problems.length) throw new ConfigError(problems);
   return deepFreeze(config);
 }

@@ -44,5 +44,5 @@ export function derivedId(prefix: IdPrefix, ...parts: ReadonlyArray<string | num
 
 export type IdPrefix = 'msg' | 'acc' | 'evt' | 'sec' | 'cmp' | 'req' | 'node' | 'alr' | 'mbx';
 
-/** Campaign ids are tags chosen by the caller until campaigns are built: a safe subject token. */
+/** A campaign id: `cmp_…` for campaigns made by POST /v1/campaigns, or a caller's own tag on a message; a safe subject token either way. */
 export const TAG_PATTERN = '^[A-Za-z0-9_-]{1,64}$';

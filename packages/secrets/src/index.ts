@@ -9,7 +9,8 @@ export {
   type MasterKey,
 } from './keys.js';
 export { SecretError, isSecretError, type SecretErrorCode } from './errors.js';
-export { loadKeyring, loadTokenKeyring, type KeyringSource } from './load.js';
+export { loadKeyring, loadTokenKeyring, loadLeadTokens, type KeyringSource } from './load.js';
+export { LeadTokens, type LeadTokenPayload, type LeadTokenResult } from './lead-tokens.js';
 export {
   TokenKeyring,
   type TokenKind,

@@ -1,5 +1,6 @@
 import { Keyring } from './keyring.js';
 import { TokenKeyring } from './tokens.js';
+import { LeadTokens } from './lead-tokens.js';
 import { loadMasterKeyFiles, parseMasterKeys, type MasterKey } from './keys.js';
 import { SecretError } from './errors.js';
 
@@ -34,4 +35,13 @@ export async function loadTokenKeyring(src: KeyringSource): Promise<TokenKeyring
   if (src.masterKeysDir) keys.push(...(await loadMasterKeyFiles(src.masterKeysDir)));
   if (keys.length === 0) throw new SecretError('secret_keyring_invalid', 'no master key configured: set POSTBUS_MASTER_KEYS or POSTBUS_MASTER_KEYS_DIR');
   return TokenKeyring.fromMasterKeys(keys, src.masterKeyId || keys[0]!.id);
+}
+
+/** The lead-token keys, derived from the master keys like the tracking tokens' (HKDF, a label of their own). */
+export async function loadLeadTokens(src: KeyringSource): Promise<LeadTokens> {
+  const keys: MasterKey[] = [];
+  if (src.masterKeys) keys.push(...parseMasterKeys(src.masterKeys));
+  if (src.masterKeysDir) keys.push(...(await loadMasterKeyFiles(src.masterKeysDir)));
+  if (keys.length === 0) throw new SecretError('secret_keyring_invalid', 'no master key configured: set POSTBUS_MASTER_KEYS or POSTBUS_MASTER_KEYS_DIR');
+  return LeadTokens.fromMasterKeys(keys, src.masterKeyId || keys[0]!.id);
 }

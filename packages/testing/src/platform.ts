@@ -8,7 +8,7 @@ import { onProcessExit } from './processes.js';
 // packages/testing/{src,dist}/platform.js → the repository root
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 
-export type ServiceName = 'admin' | 'orchestrator' | 'sender' | 'projector' | 'tracking' | 'bounce-processor';
+export type ServiceName = 'admin' | 'orchestrator' | 'sender' | 'projector' | 'tracking' | 'bounce-processor' | 'sponsor-gateway';
 
 export interface PlatformOptions {
   readonly natsUrl: string;
@@ -43,12 +43,17 @@ export class Platform {
   readonly jwtSecret = randomBytes(32).toString('base64');
   adminPort = 0;
   trackingPort = 0;
+  sponsorGatewayPort = 0;
 
   constructor(private readonly opts: PlatformOptions) {}
 
   /** The tracking service's base URL (links, pixels and unsubscribe URLs in sent mail point here). */
   get trackingUrl(): string {
     return `http://127.0.0.1:${this.trackingPort}`;
+  }
+
+  get sponsorGatewayUrl(): string {
+    return `http://127.0.0.1:${this.sponsorGatewayPort}`;
   }
 
   get adminUrl(): string {
@@ -67,6 +72,7 @@ export class Platform {
       POSTBUS_ADMIN_PORT: String(this.adminPort),
       POSTBUS_TRACKING_PORT: String(this.trackingPort),
       POSTBUS_TRACKING_PUBLIC_URL: this.trackingUrl,
+      POSTBUS_SPONSOR_GATEWAY_PORT: String(this.sponsorGatewayPort),
       POSTBUS_LOG_LEVEL: process.env.POSTBUS_TEST_LOG_LEVEL ?? 'warn',
       POSTBUS_RECONCILE_INTERVAL_MS: '2000',
       ...this.opts.env,
@@ -77,6 +83,7 @@ export class Platform {
   async start(names: readonly ServiceName[] = ['admin', 'orchestrator', 'sender', 'projector']): Promise<void> {
     if (!this.adminPort) this.adminPort = await freePort();
     if (!this.trackingPort) this.trackingPort = await freePort();
+    if (!this.sponsorGatewayPort) this.sponsorGatewayPort = await freePort();
     for (const n of names) await this.startService(n);
     if (names.includes('admin')) await waitFor(async () => this.ready(), { timeoutMs: 20_000, message: `admin did not start:\n${this.logs('admin')}` });
   }

@@ -31,9 +31,9 @@ function expectUnauthorized(res: Awaited<ReturnType<typeof listAccounts>>) {
 
 const signed = (secret: Uint8Array, build: (jwt: SignJWT) => SignJWT = (j) => j) =>
   build(
-    new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256' })
-      .setSubject(ADMIN_USER)
+    new SignJWT({ typ: 'access', role: 'admin', name: ADMIN_USER })
+      .setProtectedHeader({ alg: 'HS256', kid: 'default' })
+      .setSubject('usr_test')
       .setIssuer('postbus')
       .setAudience('postbus-admin')
       .setIssuedAt()
@@ -44,12 +44,13 @@ describe('login', () => {
   it('issues a 15-minute HS256 bearer token for the configured admin', async () => {
     const res = await login(ADMIN_USER, ADMIN_PASSWORD);
     expect(res.statusCode).toBe(200);
-    const body = res.json<{ accessToken: string; tokenType: string; expiresIn: number }>();
+    const body = res.json<{ accessToken: string; tokenType: string; expiresIn: number; refreshToken: string }>();
     expect(body.tokenType).toBe('Bearer');
     expect(body.expiresIn).toBe(900);
+    expect(body.refreshToken).toMatch(/^pbr_[A-Za-z0-9_-]{43}$/);
     const [header, payload] = body.accessToken.split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()));
-    expect(header).toMatchObject({ alg: 'HS256' });
-    expect(payload).toMatchObject({ sub: ADMIN_USER, iss: 'postbus', aud: 'postbus-admin' });
+    expect(header).toMatchObject({ alg: 'HS256', kid: 'default' });
+    expect(payload).toMatchObject({ sub: expect.stringMatching(/^usr_/), name: ADMIN_USER, role: 'admin', typ: 'access', iss: 'postbus', aud: 'postbus-admin' });
     expect(payload.exp - payload.iat).toBe(900);
     expect((await listAccounts(`Bearer ${body.accessToken}`)).statusCode).toBe(200);
   });
@@ -81,7 +82,7 @@ describe('bearer tokens', () => {
   });
 
   it('401 for an unsigned (alg: none) token', async () => {
-    const token = new UnsecuredJWT({}).setSubject(ADMIN_USER).setIssuer('postbus').setAudience('postbus-admin').setIssuedAt().setExpirationTime('15m').encode();
+    const token = new UnsecuredJWT({ typ: 'access', role: 'admin', name: ADMIN_USER }).setSubject('usr_test').setIssuer('postbus').setAudience('postbus-admin').setIssuedAt().setExpirationTime('15m').encode();
     expectUnauthorized(await listAccounts(`Bearer ${token}`));
   });
 

@@ -1,6 +1,8 @@
 import type { AccountDirectory, Bus } from '@postbus/bus';
 import type { Database, SecretCipher } from '@postbus/db';
 import type { Logger } from '@postbus/telemetry';
+import type { JwtKey } from './adapters/auth.js';
+import type { LoginLimits } from './auth/login.js';
 
 /** Everything buildAdmin needs, built by main.ts (or by a test) — the app reads no config itself. */
 export interface AdminDeps {
@@ -10,10 +12,15 @@ export interface AdminDeps {
   /** Encrypts SMTP passwords and Gmail keys before they are stored (a Keyring from @postbus/secrets). */
   readonly cipher: SecretCipher;
   readonly auth: {
-    /** HS256 key, at least 32 bytes. */
+    /** HS256 key, at least 32 bytes (key id `default`); jwtKeys, when given, replaces it. */
     readonly jwtSecret: Uint8Array;
+    /** Several keys for rotation with overlap: the first signs, all verify (adapters/auth.ts parseJwtKeys). */
+    readonly jwtKeys?: readonly JwtKey[];
+    /** The bootstrap admin, created or updated at start-up (AuthService.bootstrap). */
     readonly adminUser: string;
     readonly adminPassword: string;
+    /** Lockout and rate-limit thresholds (tests lower them); defaults in auth/login.ts. */
+    readonly loginLimits?: LoginLimits;
   };
   readonly clock?: () => Date;
   readonly log: Logger;
@@ -21,6 +28,8 @@ export interface AdminDeps {
   readonly gmailTrustedTokenUris?: readonly string[];
   /** Most messages in one POST /v1/messages (default 1000). */
   readonly maxBatch?: number;
+  /** Sponsor forwarding endpoints may be http and private addresses (tests only: POSTBUS_SPONSOR_ALLOW_PRIVATE_ENDPOINTS). */
+  readonly sponsors?: { readonly allowPrivateEndpoints: boolean };
   /** How long one publish may wait for JetStream's acknowledgement (default: the bus's own, 10 s). */
   readonly publishTimeoutMs?: number;
 }

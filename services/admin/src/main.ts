@@ -4,7 +4,9 @@ import { streamSpecs, type Namespace } from '@postbus/contracts';
 import { connectDatabase, migrate } from '@postbus/db';
 import { Keyring, loadMasterKeyFiles, parseMasterKeys } from '@postbus/secrets';
 import { createLogger, type Logger } from '@postbus/telemetry';
+import { parseJwtKeys } from './adapters/auth.js';
 import { buildAdmin } from './app.js';
+import { AuthService } from './auth/login.js';
 
 /**
  * The composition root: the only place that reads configuration and builds clients.
@@ -26,6 +28,7 @@ async function main(log: Logger, config: PostbusConfig): Promise<void> {
   };
   try {
     if (!config.secrets.jwtSecret) throw new Error('POSTBUS_JWT_SECRET is not set');
+    const jwtKeys = parseJwtKeys(config.secrets.jwtSecret);
     const cipher = await keyringFrom(config);
     const ns: Namespace = { prefix: config.namespace };
     const db = connectDatabase({
@@ -35,6 +38,7 @@ async function main(log: Logger, config: PostbusConfig): Promise<void> {
     });
     closers.push({ name: 'postgres', close: () => db.dispose() });
     await migrate(db);
+    await AuthService.bootstrap(db, config.admin.user, config.secrets.adminPassword, new Date());
     const bus = await connectBus({ servers: config.natsServers, name: 'postbus-admin', namespace: ns });
     closers.push({ name: 'nats', close: () => bus.close() });
     await ensureStreams(bus, streamSpecs(ns, { replicas: config.streamReplicas, logRetentionDays: config.logRetentionDays }));
@@ -47,8 +51,10 @@ async function main(log: Logger, config: PostbusConfig): Promise<void> {
       cipher,
       log,
       gmailTrustedTokenUris: config.gmail.trustedTokenUris,
+      sponsors: { allowPrivateEndpoints: config.sponsorGateway.allowPrivateEndpoints },
       auth: {
-        jwtSecret: new TextEncoder().encode(config.secrets.jwtSecret),
+        jwtSecret: jwtKeys[0]!.secret,
+        jwtKeys,
         adminUser: config.admin.user,
         adminPassword: config.secrets.adminPassword,
       },

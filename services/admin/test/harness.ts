@@ -7,6 +7,7 @@ import { silentLogger } from '@postbus/telemetry';
 import { createTestDatabase, sharedNatsUrl, testNamespace, type TestDatabase } from '@postbus/testing';
 import type { FastifyInstance } from 'fastify';
 import { buildAdmin, type AdminDeps } from '../src/index.js';
+import { AuthService } from '../src/auth/login.js';
 
 /**
  * Test support (outside src/ so that it is neither built nor collected as a test): a real
@@ -56,6 +57,7 @@ export async function startHarness(overrides: Partial<AdminDeps> = {}): Promise<
     auth: { jwtSecret: randomBytes(32), adminUser: ADMIN_USER, adminPassword: ADMIN_PASSWORD },
     ...overrides,
   };
+  await AuthService.bootstrap(db, deps.auth.adminUser, deps.auth.adminPassword, new Date());
   const app = await buildAdmin(deps);
   const variants: FastifyInstance[] = [];
   let header: { authorization: string } | undefined;

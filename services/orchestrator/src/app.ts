@@ -3,6 +3,7 @@ import { DEFAULT_RUNTIME_SETTINGS, DISPATCHER_CONSUMER, FAULTS_CONSUMER, REQUEST
 import { purgeExpiredIdempotencyKeys, purgeWorkerRestarts, type Database, type Leadership } from '@postbus/db';
 import type { Logger } from '@postbus/telemetry';
 import { Alerter, type Notifier } from './alerts.js';
+import { CampaignExpander } from './campaigns.js';
 import { Dispatcher } from './dispatcher.js';
 import { runAsLeader, type LeaderOptions } from './leader.js';
 import { Supervisor } from './supervisor.js';
@@ -19,6 +20,8 @@ export interface OrchestratorDeps {
   readonly placementMs?: number;
   readonly reconcileIntervalMs?: number;
   readonly batchSize?: number;
+  /** A running campaign's messages in flight at most (POSTBUS_CAMPAIGN_WINDOW). */
+  readonly campaignWindow?: number;
   readonly notifiers?: readonly Notifier[];
   /** The platform's runtime settings (a KV watch in main.ts; defaults when absent). */
   readonly settings?: () => RuntimeSettings;
@@ -51,10 +54,12 @@ export function buildOrchestrator(deps: OrchestratorDeps): Orchestrator {
   const clock = deps.clock ?? (() => new Date());
   const tickMs = deps.tickMs ?? 1_000;
   const reconcileMs = deps.reconcileIntervalMs ?? 30_000;
+  const campaigns = new CampaignExpander({ bus, db, log, clock, ...(deps.campaignWindow !== undefined ? { window: deps.campaignWindow } : {}) });
   const alerter = new Alerter({ bus, db, log, clock, notifiers: deps.notifiers ?? [] });
 
   async function lead(leading: AbortSignal, leadership: Leadership): Promise<void> {
     dispatcher.leadership = leadership;
+    campaigns.leadership = leadership;
     const now = clock();
     await publishEvent(bus, bus.subjects.ops('leader'), {
       id: `leader.${leadership.epoch}`,
@@ -97,6 +102,7 @@ export function buildOrchestrator(deps: OrchestratorDeps): Orchestrator {
     });
     const placement = every(deps.placementMs ?? 1_000, leading, log, 'placement', () => supervisor.place(leadership));
     const review = every(Math.max(tickMs, 2_000), leading, log, 'account review', () => supervisor.review());
+    const expansion = every(tickMs, leading, log, 'campaign expansion', () => campaigns.tick());
     const alerts = every(30_000, leading, log, 'alert delivery', () => alerter.deliverPending());
     const periodic = (async () => {
       let lastReconcile = Date.now();
@@ -116,8 +122,9 @@ export function buildOrchestrator(deps: OrchestratorDeps): Orchestrator {
         }
       });
     })();
-    await Promise.all([requests, faults, placement, review, alerts, periodic]);
+    await Promise.all([requests, faults, placement, review, alerts, periodic, expansion]);
     dispatcher.leadership = undefined;
+    campaigns.leadership = undefined;
   }
 
   return {

@@ -1,6 +1,6 @@
 import type { Bus } from '@postbus/bus';
 import type { Database } from '@postbus/db';
-import type { TokenKeyring } from '@postbus/secrets';
+import type { LeadTokens, TokenKeyring } from '@postbus/secrets';
 import type { Logger } from '@postbus/telemetry';
 import type { RateLimitOptions } from './domain/rate-limit.js';
 
@@ -10,6 +10,10 @@ export interface TrackingDeps {
   readonly db: Database;
   /** Opens open, click and unsubscribe tokens (TokenKeyring.fromMasterKeys). */
   readonly tokens: TokenKeyring;
+  /** Issues lead tokens on clicks of offer links (domain/offer-link.ts); without it offer links only lose their marker. */
+  readonly leadTokens?: LeadTokens;
+  /** How long a lead token is valid (default LIMITS.leadTokenTtlSeconds). */
+  readonly leadTokenTtlSeconds?: number;
   readonly log: Logger;
   readonly clock?: () => Date;
   /** How long one publish may wait for JetStream's acknowledgement (default LIMITS.publishTimeoutMs). */
@@ -42,6 +46,9 @@ export const LIMITS = Object.freeze({
   openBatchSize: 500,
   /** Clicks being published in the background at once; above this they wait in the outbox for the reconciler. */
   maxPendingClicks: 2_000,
+  leadTokenTtlSeconds: 3600,
+  /** Longest an offer click waits for its recipient's hash before redirecting without a lead token. */
+  recipientLookupTimeoutMs: 500,
   /** Longest a redirect waits for its click's outbox row. */
   clickWriteTimeoutMs: 2_000,
   /** Per client IP on opens and clicks: 20 a second, bursts of 100; idle buckets are evicted. */

@@ -2,7 +2,7 @@ import { connectBus, ensureStreams } from '@postbus/bus';
 import { describeConfig, loadConfig } from '@postbus/config';
 import { streamSpecs, type Namespace } from '@postbus/contracts';
 import { connectDatabase, migrate } from '@postbus/db';
-import { loadTokenKeyring } from '@postbus/secrets';
+import { loadLeadTokens, loadTokenKeyring } from '@postbus/secrets';
 import { createLogger, onShutdown } from '@postbus/telemetry';
 import { ensureOutbox } from './adapters/outbox.js';
 import { buildTracking } from './app.js';
@@ -21,6 +21,7 @@ const log = createLogger({ service: 'tracking', level: config.logLevel });
 log.info({ config: describeConfig(config) }, 'starting tracking');
 
 const tokens = await loadTokenKeyring(config.secrets);
+const leadTokens = await loadLeadTokens(config.secrets);
 const ns: Namespace = { prefix: config.namespace };
 const db = connectDatabase({ url: config.databaseUrl, applicationName: 'postbus-tracking', onError: (err) => log.warn({ err }, 'postgres pool error') });
 await migrate(db);
@@ -28,7 +29,7 @@ await ensureOutbox(db);
 const bus = await connectBus({ servers: config.natsServers, name: 'postbus-tracking', namespace: ns });
 await ensureStreams(bus, streamSpecs(ns, { replicas: config.streamReplicas, logRetentionDays: config.logRetentionDays }));
 
-const app = await buildTracking({ bus, db, tokens, log });
+const app = await buildTracking({ bus, db, tokens, leadTokens, leadTokenTtlSeconds: config.sponsorGateway.leadTokenTtlSeconds, log });
 const reconciler = startReconciler({ bus, db, log }, { intervalMs: RECONCILE_INTERVAL_MS });
 await app.listen({ host: config.tracking.host, port: config.tracking.port });
 log.info({ keys: tokens.keyIds.length, currentKeyId: tokens.currentKeyId }, 'tracking ready');

@@ -7,5 +7,6 @@ export const eventIds = {
   requested: (messageId: string) => `${messageId}.requested`,
   waiting: (messageId: string) => `${messageId}.waiting`,
   expired: (messageId: string) => `${messageId}.expired`,
+  cancelled: (messageId: string) => `${messageId}.cancelled`,
   attempt: (messageId: string, assignment: number, attempt: number, token: string) => `${messageId}.${assignment}.${attempt}.${token}`,
 } as const;

@@ -172,6 +172,27 @@ export const EmailExpired = envelope(
 );
 export type EmailExpired = Static<typeof EmailExpired>;
 
+/**
+ * A message cancelled before it was claimed (a person's cancel, or its campaign's). Carries
+ * the ledger row's assignment and attempt, so an `EmailQueued` of the same attempt published
+ * after it (the dispatcher raced the cancel) does not bring the message back in the read tables.
+ */
+export const EmailCancelled = envelope(
+  'EmailCancelled',
+  1,
+  Type.Object(
+    {
+      assignment: Type.Integer({ minimum: 0 }),
+      attempt: Type.Integer({ minimum: 0 }),
+      campaignId: Type.Optional(CampaignTag),
+      reason: Type.String({ maxLength: 500 }),
+      actor: HeaderText(200),
+    },
+    { additionalProperties: false },
+  ),
+);
+export type EmailCancelled = Static<typeof EmailCancelled>;
+
 export type MailEvent =
   | EmailQueued
   | EmailWaiting
@@ -180,7 +201,8 @@ export type MailEvent =
   | EmailFailed
   | EmailSuppressed
   | EmailUncertain
-  | EmailExpired;
+  | EmailExpired
+  | EmailCancelled;
 
 export const mailEventSchemas = [
   EmailQueued,
@@ -191,6 +213,7 @@ export const mailEventSchemas = [
   EmailSuppressed,
   EmailUncertain,
   EmailExpired,
+  EmailCancelled,
 ] as const;
 
 /** The subject token of each MAIL event (`mail.<accountId>.<token>`). */
@@ -203,6 +226,7 @@ export const MAIL_SUBJECT_TOKEN: Record<MailEvent['type'], string> = {
   EmailSuppressed: 'suppressed',
   EmailUncertain: 'uncertain',
   EmailExpired: 'expired',
+  EmailCancelled: 'cancelled',
 };
 
 /** DISPATCH work item: small; the content is read from the ledger in the claim. */

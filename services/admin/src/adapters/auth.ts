@@ -1,41 +1,34 @@
-import { createHash, randomBytes, randomUUID, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
-import { promisify } from 'node:util';
-import { SignJWT, jwtVerify } from 'jose';
-
-const scryptAsync = promisify(scrypt) as (password: string, salt: Buffer, keylen: number) => Promise<Buffer>;
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { SignJWT, jwtVerify, type JWTHeaderParameters } from 'jose';
+import { isRole, type Role } from '../auth/roles.js';
 
 const ISSUER = 'postbus';
 const AUDIENCE = 'postbus-admin';
-const KEY_BYTES = 64;
 
-/**
- * The bootstrap admin from config. The password is hashed once at start-up and only the
- * hash is kept; a login hashes what it is given with the same salt and compares in
- * constant time, so neither a wrong username nor a wrong password answers faster.
- */
-export class AdminCredentials {
-  readonly #salt = randomBytes(16);
-  readonly #user: Buffer;
-  readonly #password: Buffer;
-
-  constructor(user: string, password: string) {
-    if (!user) throw new Error('the admin user name is empty');
-    if (password.length < 12) throw new Error('the admin password must be at least 12 characters (POSTBUS_ADMIN_PASSWORD)');
-    this.#user = digest(user);
-    this.#password = scryptSync(password, this.#salt, KEY_BYTES);
-  }
-
-  /** The principal on success, undefined otherwise. */
-  async verify(user: string, password: string): Promise<string | undefined> {
-    const hash = await scryptAsync(password, this.#salt, KEY_BYTES);
-    const userOk = timingSafeEqual(digest(user), this.#user);
-    const passwordOk = timingSafeEqual(hash, this.#password);
-    return userOk && passwordOk ? user : undefined;
-  }
+/** One HS256 key: tokens name it in their `kid` header. */
+export interface JwtKey {
+  readonly kid: string;
+  readonly secret: Uint8Array;
 }
 
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
+/**
+ * POSTBUS_JWT_SECRET: a plain secret (kid `default`), or `kid:secret` entries separated by
+ * commas — the first signs, all verify, so a new key can be added first and the old one
+ * removed once its tokens (15 minutes) have expired.
+ */
+export function parseJwtKeys(value: string): JwtKey[] {
+  const text = value.trim();
+  const entries = text.split(',').map((e) => e.trim()).filter(Boolean);
+  const named = entries.every((e) => /^[A-Za-z0-9._-]{1,32}:./.test(e));
+  const keys = named
+    ? entries.map((e) => {
+        const i = e.indexOf(':');
+        return { kid: e.slice(0, i), secret: new TextEncoder().encode(e.slice(i + 1)) };
+      })
+    : [{ kid: 'default', secret: new TextEncoder().encode(text) }];
+  if (keys.length === 0) throw new Error('POSTBUS_JWT_SECRET is empty');
+  if (new Set(keys.map((k) => k.kid)).size !== keys.length) throw new Error('POSTBUS_JWT_SECRET names a key id twice');
+  return keys;
 }
 
 export interface IssuedToken {
@@ -43,41 +36,58 @@ export interface IssuedToken {
   readonly expiresIn: number;
 }
 
-/** HS256 access tokens: issued on login, checked on every other request with the algorithm pinned. */
+/** Who a valid access token speaks for. */
+export interface Principal {
+  readonly userId: string;
+  readonly username: string;
+  readonly role: Role;
+}
+
+/** HS256 access tokens: issued on login and refresh, checked on every other request with the algorithm pinned. */
 export class TokenService {
+  readonly #keys: ReadonlyMap<string, Uint8Array>;
+  readonly #signing: JwtKey;
+
   constructor(
-    private readonly secret: Uint8Array,
+    keys: readonly JwtKey[],
     private readonly ttlSeconds: number,
     private readonly clock: () => Date,
   ) {
-    if (secret.byteLength < 32) throw new Error('the JWT secret must be at least 32 bytes (POSTBUS_JWT_SECRET)');
+    if (keys.length === 0) throw new Error('no JWT key (POSTBUS_JWT_SECRET)');
+    for (const k of keys) if (k.secret.byteLength < 32) throw new Error('the JWT secret must be at least 32 bytes (POSTBUS_JWT_SECRET)');
+    this.#keys = new Map(keys.map((k) => [k.kid, k.secret]));
+    this.#signing = keys[0]!;
   }
 
-  async issue(subject: string): Promise<IssuedToken> {
+  async issue(p: Principal): Promise<IssuedToken> {
     const now = Math.floor(this.clock().getTime() / 1000);
-    const accessToken = await new SignJWT({})
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setSubject(subject)
+    const accessToken = await new SignJWT({ typ: 'access', role: p.role, name: p.username })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: this.#signing.kid })
+      .setSubject(p.userId)
       .setIssuer(ISSUER)
       .setAudience(AUDIENCE)
       .setIssuedAt(now)
       .setExpirationTime(now + this.ttlSeconds)
       .setJti(randomUUID())
-      .sign(this.secret);
+      .sign(this.#signing.secret);
     return { accessToken, expiresIn: this.ttlSeconds };
   }
 
-  /** The token's subject, or undefined for anything not valid now (the reason is not told). */
-  async verify(token: string): Promise<string | undefined> {
+  /** The token's principal, or undefined for anything not valid now (the reason is not told). */
+  async verify(token: string): Promise<Principal | undefined> {
     try {
-      const { payload } = await jwtVerify(token, this.secret, {
-        algorithms: ['HS256'],
-        issuer: ISSUER,
-        audience: AUDIENCE,
-        currentDate: this.clock(),
-        requiredClaims: ['sub', 'exp', 'iat'],
-      });
-      return typeof payload.sub === 'string' && payload.sub.length > 0 ? payload.sub : undefined;
+      const { payload } = await jwtVerify(
+        token,
+        (header: JWTHeaderParameters) => {
+          const key = header.kid === undefined ? undefined : this.#keys.get(header.kid);
+          if (!key) throw new Error('unknown kid');
+          return key;
+        },
+        { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE, currentDate: this.clock(), requiredClaims: ['sub', 'exp', 'iat'] },
+      );
+      const { sub, role, name, typ } = payload as { sub?: unknown; role?: unknown; name?: unknown; typ?: unknown };
+      if (typ !== 'access' || typeof sub !== 'string' || !sub || typeof name !== 'string' || !name || !isRole(role)) return undefined;
+      return { userId: sub, username: name, role };
     } catch {
       return undefined;
     }
@@ -90,3 +100,8 @@ export function bearerToken(header: string | undefined): string | undefined {
   if (!header || header.length > 4096) return undefined;
   return BEARER.exec(header.trim())?.[1];
 }
+
+/** Refresh tokens are opaque (not JWTs: they cannot pass for an access token) and stored only as hashes. */
+export const newRefreshToken = (): string => `pbr_${randomBytes(32).toString('base64url')}`;
+export const REFRESH_TOKEN_PATTERN = '^pbr_[A-Za-z0-9_-]{43}$';
+export const hashRefreshToken = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();

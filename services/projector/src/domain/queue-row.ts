@@ -24,7 +24,8 @@ export type QueueStatus =
   | 'failed'
   | 'suppressed'
   | 'uncertain'
-  | 'expired';
+  | 'expired'
+  | 'cancelled';
 
 export interface QueueRow {
   readonly messageId: string;
@@ -56,9 +57,10 @@ export const STATUS_OF: Readonly<Record<MailEvent['type'], QueueStatus>> = {
   EmailSuppressed: 'suppressed',
   EmailUncertain: 'uncertain',
   EmailExpired: 'expired',
+  EmailCancelled: 'cancelled',
 };
 
-export const FINAL_STATUSES: ReadonlySet<QueueStatus> = new Set(['sent', 'failed', 'suppressed', 'uncertain', 'expired']);
+export const FINAL_STATUSES: ReadonlySet<QueueStatus> = new Set(['sent', 'failed', 'suppressed', 'uncertain', 'expired', 'cancelled']);
 
 export function initialQueueRow(messageId: string, at: string): QueueRow {
   return {
@@ -130,6 +132,7 @@ function rankOf(row: QueueRow, e: MailEvent): Rank | 'stale' {
     case 'EmailQueued':
     case 'EmailSent':
     case 'EmailSendFailed':
+    case 'EmailCancelled':
       return [e.data.assignment, e.data.attempt];
     case 'EmailFailed':
     case 'EmailSuppressed':
@@ -202,6 +205,9 @@ function deliveryState(row: QueueRow, e: MailEvent, at: string): QueueRow {
       return { ...row, status, accountId: account, attempt: e.data.attempt, outcomeAt: at, lastReason: e.data.reason };
     case 'EmailExpired':
       return { ...row, status, accountId: account, outcomeAt: at, lastReason: 'expired' };
+    case 'EmailCancelled':
+      // The attempt it cancelled: that attempt's EmailQueued, published after a racing cancel, ranks no higher.
+      return { ...row, status, accountId: account, assignment: e.data.assignment, attempt: e.data.attempt, outcomeAt: at, lastReason: 'cancelled' };
     default: {
       const never: never = e;
       return never;

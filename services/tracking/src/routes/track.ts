@@ -3,8 +3,10 @@ import { performance } from 'node:perf_hooks';
 import { TRACKING_SUBJECT_TOKEN, type LinkClicked } from '@postbus/contracts';
 import type { ClickOutbox } from '../adapters/clicks.js';
 import type { Hit, OpenRecorder } from '../adapters/hits.js';
-import type { TrackingDeps } from '../deps.js';
+import { recipientHashOf } from '../adapters/recipients.js';
+import { LIMITS, type TrackingDeps } from '../deps.js';
 import { clickedEvent, messageRef, openedEvent } from '../domain/events.js';
+import { offerLinkOf, offerRedirect } from '../domain/offer-link.js';
 import { errorPage } from '../domain/pages.js';
 import type { RateLimiter } from '../domain/rate-limit.js';
 import { ClickJudge } from '../domain/scanner.js';
@@ -47,6 +49,14 @@ const REDIRECTABLE = /^https?:\/\/[\x21-\x7e]+$/i;
 export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async (app, { deps, opens, clicks, limiter, clock }) => {
   const { bus, tokens } = deps;
   const judge = new ClickJudge();
+  /** A lead token for this click's recipient and offer, or undefined (no keys, or the recipient unknown). */
+  const leadTokenFor = async (ref: { messageId: string; accountId: string }, offerId: string): Promise<string | undefined> => {
+    if (!deps.leadTokens) return undefined;
+    const recipientHash = await recipientHashOf(deps.db, ref.messageId, LIMITS.recipientLookupTimeoutMs);
+    if (recipientHash === undefined) return undefined;
+    const expiresAt = Math.floor(clock().getTime() / 1000) + (deps.leadTokenTtlSeconds ?? LIMITS.leadTokenTtlSeconds);
+    return deps.leadTokens.issue({ messageId: ref.messageId, accountId: ref.accountId, offerId, recipientHash, expiresAt });
+  };
   app.decorateRequest('trackingHit', null);
   app.decorateRequest('trackingClick', null);
   app.addHook('onRequest', async (request, reply) => {
@@ -90,7 +100,9 @@ export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async 
         // Durable before the redirect; when the outbox is away the person is redirected all the same.
         if (await clicks.write(event)) request.trackingClick = event;
       }
-      return reply.code(302).header('location', url).header('cache-control', 'no-store, private').send();
+      const offer = offerLinkOf(url);
+      const target = offer ? offerRedirect(offer, ref && request.method === 'GET' ? await leadTokenFor(ref, offer.offerId) : undefined) : url;
+      return reply.code(302).header('location', target).header('cache-control', 'no-store, private').send();
     },
   );
 };

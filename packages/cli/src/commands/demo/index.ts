@@ -122,6 +122,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     // Unsubscribe links, tracked links and the open pixel in the demo's mail point here.
     const trackingPort = await pickPort(config.tracking.port, config.tracking.host);
     const trackingUrl = `http://${urlHost(config.tracking.host)}:${trackingPort}`;
+    const sponsorGatewayPort = await pickPort(config.sponsorGateway.port, config.sponsorGateway.host);
     const serviceEnv: Record<string, string | undefined> = {
       ...baseEnv,
       POSTBUS_MASTER_KEYS_DIR: undefined,
@@ -134,6 +135,8 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       POSTBUS_TRACKING_HOST: config.tracking.host,
       POSTBUS_TRACKING_PORT: String(trackingPort),
       POSTBUS_TRACKING_PUBLIC_URL: trackingUrl,
+      POSTBUS_SPONSOR_GATEWAY_HOST: config.sponsorGateway.host,
+      POSTBUS_SPONSOR_GATEWAY_PORT: String(sponsorGatewayPort),
     };
     for (const k of Object.keys(serviceEnv)) if (serviceEnv[k] === undefined) delete serviceEnv[k];
     for (const name of SERVICES) services.start(name, serviceEnv);

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 
-export const SERVICES = ['admin', 'orchestrator', 'sender', 'projector', 'tracking', 'bounce-processor'] as const;
+export const SERVICES = ['admin', 'orchestrator', 'sender', 'projector', 'tracking', 'bounce-processor', 'sponsor-gateway'] as const;
 export type ServiceName = (typeof SERVICES)[number];
 
 export class ServiceDied extends Error {
