@@ -218,6 +218,13 @@ describe('bounces and complaints, end to end: Postfix, Dovecot, the bounce proce
     );
     const bounces = (await w.admin.request('GET', `/v1/bounces?accountId=${verpAccount}`)).body.bounces as Array<Record<string, unknown>>;
     expect(bounces.find((b) => b.messageId === erin)).toMatchObject({ severity: 'hard', reason: 'unknown_user', suppressed: true });
+    // Pages of one, newest first, by cursor.
+    const first = (await w.admin.request('GET', `/v1/bounces?accountId=${verpAccount}&limit=1`)).body;
+    expect(first.bounces).toHaveLength(1);
+    const second = (await w.admin.request('GET', `/v1/bounces?accountId=${verpAccount}&limit=1&after=${first.next as string}`)).body;
+    expect(second.bounces).toHaveLength(1);
+    expect(second.next).toBeNull();
+    expect(new Set([first.bounces[0].eventId, second.bounces[0].eventId]).size).toBe(2);
     expect((await w.admin.request('GET', `/v1/suppressions?q=${encodeURIComponent('erin@mail.test')}`)).body.suppressions).toHaveLength(1);
   }, 90_000);
 

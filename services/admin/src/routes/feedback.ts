@@ -62,7 +62,8 @@ const FeedbackQuery = Type.Object(
     campaignId: Type.Optional(Type.String({ pattern: TAG_PATTERN })),
     kind: Type.Optional(Type.Union([Type.Literal('bounce'), Type.Literal('complaint')])),
     severity: Type.Optional(Type.Union([Type.Literal('hard'), Type.Literal('soft'), Type.Literal('sender')])),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500 })),
+    /** 1–500 (query strings are text: no coercion). */
+    limit: Type.Optional(Type.String({ pattern: '^(500|[1-4][0-9]{2}|[1-9][0-9]?)$' })),
     after: Type.Optional(Type.String({ maxLength: 200 })),
   },
   { additionalProperties: false },
@@ -150,7 +151,7 @@ export const feedbackRoutes: FastifyPluginAsyncTypebox<FeedbackRoutesOptions> = 
     { schema: { tags: ['bounces'], summary: 'Bounces and complaints, newest first (filter by account, campaign, kind, severity)', querystring: FeedbackQuery, response: { 200: Type.Object({ bounces: Type.Array(FeedbackView), next: Type.Union([Type.String(), Type.Null()]) }), ...errors } } },
     async (request) => {
       const q = request.query;
-      const limit = q.limit ?? 50;
+      const limit = Number(q.limit ?? 50);
       const conds = [sql`true`];
       if (q.accountId) conds.push(sql`account_id = ${q.accountId}`);
       if (q.campaignId) conds.push(sql`campaign_id = ${q.campaignId}`);
