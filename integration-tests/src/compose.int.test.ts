@@ -269,7 +269,9 @@ describe("each service's compose command, run here under Node", () => {
         }),
     );
     for (const { name, s, port, svc } of started)
-      await waitFor(() => healthy(s.healthcheck.test, port), { timeoutMs: 45_000, intervalMs: 250, message: `${name} healthy:\n${svc.output.join('').slice(-3000)}` });
+      await waitFor(() => healthy(s.healthcheck.test, port), { timeoutMs: 45_000, intervalMs: 250, message: `${name} healthy` }).catch((err: Error) => {
+        throw new Error(`${err.message}\n${svc.output.join('').slice(-3000)}`);
+      });
     for (const { name, svc } of started) expect(await stop(svc), `${name} exit code:\n${svc.output.join('').slice(-3000)}`).toBe(0);
   }, 150_000);
 
@@ -284,10 +286,28 @@ describe("each service's compose command, run here under Node", () => {
         nodes.push(await startNatsServer({ args: ['-c', conf(i), ...cluster] }));
       }
       const url = nodes.map((n) => n.url).join(',');
+      // The cluster elects its JetStream meta leader first (slow on a loaded machine): wait for it.
+      await waitFor(
+        async () => {
+          const probe = await connectBus({ servers: url.split(','), name: 'compose-probe', namespace: ns }).catch(() => undefined);
+          if (!probe) return false;
+          try {
+            await probe.jsm.getAccountInfo();
+            return true;
+          } catch {
+            return false;
+          } finally {
+            await probe.close();
+          }
+        },
+        { timeoutMs: 60_000, intervalMs: 500, message: 'the 3-node cluster has no JetStream meta leader' },
+      );
       const s = main.doc.services.orchestrator;
       const port: [string, string] = [healthPortOf(s), String(await freePort())];
       const svc = run(commandOf(s), envFor(s, url, '3', port));
-      await waitFor(() => healthy(s.healthcheck.test, port), { timeoutMs: 45_000, intervalMs: 250, message: `orchestrator healthy:\n${svc.output.join('').slice(-3000)}` });
+      await waitFor(() => healthy(s.healthcheck.test, port), { timeoutMs: 60_000, intervalMs: 250, message: 'orchestrator healthy' }).catch((err: Error) => {
+        throw new Error(`${err.message}\n${svc.output.join('').slice(-3000)}`);
+      });
       const bus = await connectBus({ servers: url.split(','), name: 'compose-test', namespace: ns });
       try {
         expect((await bus.jsm.streams.info(streamName(ns, 'MAIL'))).config.num_replicas).toBe(3);
@@ -299,7 +319,7 @@ describe("each service's compose command, run here under Node", () => {
     } finally {
       for (const n of nodes) await n.stop();
     }
-  }, 120_000);
+  }, 180_000);
 });
 
 // The store directories a node uses are its own: a config must not name a shared one.
