@@ -1,6 +1,7 @@
 import { createInbox, headers, type Msg, type Subscription } from '@nats-io/nats-core';
 import { InfrastructureError, PostbusError, encodeEvent, type PostbusEvent } from '@postbus/contracts';
 import type { Bus } from './connection.js';
+import { withTraceHeaders } from './publish.js';
 
 interface Pending {
   readonly resolve: () => void;
@@ -51,6 +52,7 @@ export class AckedPublisher {
       try {
         const h = headers();
         h.set('Nats-Msg-Id', event.id);
+        withTraceHeaders(h);
         this.bus.nc.publish(subject, payload, { reply: `${this.prefix}${n}`, headers: h });
       } catch (err) {
         this.pending.delete(n);

@@ -1,5 +1,6 @@
 import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { isPostbusError } from '@postbus/contracts';
+import { SpanStatusCode, context, extractTraceContext, startConsumerSpan, tracingEnabled, type Context, type Span, type TraceMode } from '@postbus/telemetry';
 import type { Bus } from './connection.js';
 import { isNotFound } from './provision.js';
 
@@ -75,6 +76,42 @@ export interface BatchLoopOptions {
   readonly onError: (err: unknown) => void;
   /** Pause after a failed batch (infrastructure away), so a loop does not spin. */
   readonly backoffMs?: number;
+  /** Name of each message's CONSUMER span (default `<consumer> process`). */
+  readonly spanName?: string;
+}
+
+const contexts = new WeakMap<JsMsg, Context>();
+
+/**
+ * Runs `fn` in the trace context of the message's CONSUMER span (the span `runBatchLoop`
+ * started for it as a child of the publisher's): what the handler publishes for that message
+ * carries the same trace on. Without a message (or outside a batch loop), `fn` just runs.
+ */
+export function withMessageContext<T>(msg: JsMsg | undefined, fn: () => T): T {
+  const ctx = msg ? contexts.get(msg) : undefined;
+  return ctx ? context.with(ctx, fn) : fn();
+}
+
+/** The trace context a message carries in its headers (`traceparent`, `tracestate`). */
+export function messageTraceContext(msg: { readonly headers?: { get(key: string): string } | undefined }): Context {
+  return extractTraceContext((key) => msg.headers?.get(key) || undefined);
+}
+
+/** One CONSUMER span per message of a batch, each continuing (or, for replays, linking to) the message's trace. */
+export function startMessageSpans(name: string, batch: readonly JsMsg[], mode: TraceMode = 'child'): Span[] {
+  if (!tracingEnabled()) return [];
+  return batch.map((m) => {
+    const { span, ctx } = startConsumerSpan(name, messageTraceContext(m), { 'messaging.system': 'nats', 'messaging.destination.name': m.subject, 'messaging.message.sequence': m.seq }, mode);
+    contexts.set(m, ctx);
+    return span;
+  });
+}
+
+function endSpans(spans: readonly Span[], err?: unknown): void {
+  for (const s of spans) {
+    if (err !== undefined) s.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.name : 'error' });
+    s.end();
+  }
 }
 
 /**
@@ -115,9 +152,12 @@ export async function runBatchLoop(bus: Bus, opts: BatchLoopOptions): Promise<vo
           continue;
         }
         const batch = queue.splice(0, Math.max(1, batchSize()));
+        const spans = startMessageSpans(opts.spanName ?? `${opts.consumer} process`, batch);
         try {
           await opts.handle(batch);
+          endSpans(spans);
         } catch (err) {
+          endSpans(spans, err);
           opts.onError(err);
           if (!opts.signal.aborted) await sleep(isPostbusError(err) && !err.retryable ? 0 : backoff, opts.signal);
         }

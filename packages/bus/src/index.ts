@@ -11,3 +11,4 @@ export * from './account-command.js';
 export * from './campaign-command.js';
 export * from './runtime-settings.js';
 export * from './acked-publisher.js';
+export * from './log-reader.js';

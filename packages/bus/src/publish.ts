@@ -1,4 +1,4 @@
-import type { MsgHdrs } from '@nats-io/nats-core';
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
 import type { PubAck } from '@nats-io/jetstream';
 import {
   InfrastructureError,
@@ -10,6 +10,7 @@ import {
   workItemMsgId,
   type PostbusEvent,
 } from '@postbus/contracts';
+import { injectTraceContext } from '@postbus/telemetry';
 import type { Bus } from './connection.js';
 
 export class ConcurrencyError extends PostbusError {
@@ -44,14 +45,22 @@ export interface PublishOptions {
   readonly timeoutMs?: number;
 }
 
+/** The active trace context (W3C `traceparent`/`tracestate`) added to the headers, if a trace is active. */
+export function withTraceHeaders(h?: MsgHdrs): MsgHdrs | undefined {
+  let out = h;
+  injectTraceContext((key, value) => (out ??= natsHeaders()).set(key, value));
+  return out;
+}
+
 /** Validates the event on its way out and publishes it with its id as `Nats-Msg-Id`. */
 export async function publishEvent(bus: Bus, subject: string, event: PostbusEvent, opts: PublishOptions = {}): Promise<PubAck> {
   const payload = encodeEvent(event);
+  const headers = withTraceHeaders(opts.headers);
   try {
     return await bus.js.publish(subject, payload, {
       msgID: event.id,
       ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}),
-      ...(opts.headers ? { headers: opts.headers } : {}),
+      ...(headers ? { headers } : {}),
       ...(opts.expectLastSubjectSeq !== undefined ? { expect: { lastSubjectSequence: opts.expectLastSubjectSeq } } : {}),
     });
   } catch (err) {
@@ -63,8 +72,9 @@ export async function publishEvent(bus: Bus, subject: string, event: PostbusEven
 export async function publishWork(bus: Bus, item: WorkItem): Promise<PubAck> {
   assertValid(WorkItem, item, 'work_item_invalid');
   const subject = bus.subjects.dispatch(item.accountId);
+  const headers = withTraceHeaders();
   try {
-    return await bus.js.publish(subject, Buffer.from(JSON.stringify(item)), { msgID: workItemMsgId(item) });
+    return await bus.js.publish(subject, Buffer.from(JSON.stringify(item)), { msgID: workItemMsgId(item), ...(headers ? { headers } : {}) });
   } catch (err) {
     throw mapPublishError(err, subject);
   }

@@ -34,7 +34,9 @@ export async function openCursor(bus: Bus, stream: string, fromSeq: number, filt
   const pump = (async () => {
     try {
       for await (const m of messages) {
-        buffer.push({ stream, seq: m.seq, subject: m.subject, data: m.data });
+        const traceparent = m.headers?.get('traceparent');
+        const trace = traceparent ? { traceparent, ...(m.headers?.get('tracestate') ? { tracestate: m.headers.get('tracestate') } : {}) } : undefined;
+        buffer.push({ stream, seq: m.seq, subject: m.subject, data: m.data, ...(trace ? { trace } : {}) });
         wake?.();
         // Backpressure: a replay of millions must not sit in memory at once.
         if (buffer.length >= 5_000) await new Promise<void>((r) => (drained = r));

@@ -9,6 +9,8 @@ export interface PostbusConfig {
   /** Subject and stream prefix; empty in production. */
   readonly namespace: string;
   readonly logLevel: string;
+  /** OTLP/HTTP base URL for traces (`POSTBUS_OTLP_ENDPOINT`, else `OTEL_EXPORTER_OTLP_ENDPOINT`); empty: tracing off. */
+  readonly otlpEndpoint: string;
   readonly streamReplicas: number;
   readonly logRetentionDays: number;
   readonly admin: { readonly host: string; readonly port: number; readonly user: string; readonly publicUrl: string };
@@ -104,6 +106,8 @@ export interface PostbusConfig {
     readonly adminPassword: string;
     /** HMAC key for the alert webhook's signature. */
     readonly alertWebhookSecret: string;
+    /** When set, every /metrics answers only `Authorization: Bearer <token>`; empty: /metrics is public. */
+    readonly metricsToken: string;
   };
 }
 
@@ -149,6 +153,7 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
     databaseUrl: str('POSTBUS_DATABASE_URL', 'postgres://root@127.0.0.1:5432/postbus'),
     namespace,
     logLevel: str('POSTBUS_LOG_LEVEL', 'info'),
+    otlpEndpoint: str('POSTBUS_OTLP_ENDPOINT', str('OTEL_EXPORTER_OTLP_ENDPOINT', '')),
     streamReplicas: int('POSTBUS_STREAM_REPLICAS', 1, 1, 5),
     logRetentionDays: int('POSTBUS_LOG_RETENTION_DAYS', 90, 1, 3650),
     admin: {
@@ -221,6 +226,7 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       jwtSecret: str('POSTBUS_JWT_SECRET', ''),
       adminPassword: env.POSTBUS_ADMIN_PASSWORD ?? '',
       alertWebhookSecret: env.POSTBUS_ALERT_WEBHOOK_SECRET ?? '',
+      metricsToken: env.POSTBUS_METRICS_TOKEN?.trim() ?? '',
     },
   };
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(config.sender.feedbackSenderId)) problems.push('POSTBUS_FEEDBACK_SENDER_ID must be 1–64 letters, digits, ., _ or -');

@@ -4,6 +4,8 @@ export interface StoredMessage {
   readonly seq: number;
   readonly subject: string;
   readonly data: Uint8Array;
+  /** The trace context it was published in (W3C `traceparent`, `tracestate`), if any. */
+  readonly trace?: Readonly<Record<string, string>>;
 }
 
 export interface StreamCursor {

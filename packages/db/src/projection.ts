@@ -1,5 +1,6 @@
 import { sql, type SQLQuery, type Transaction } from '@databases/pg';
 import type { StoredMessage, StreamCursor, StreamReader } from '@postbus/contracts';
+import { SpanStatusCode, context, extractTraceContext, startConsumerSpan, tracingEnabled, type Span, type TraceMode } from '@postbus/telemetry';
 import type { Database } from './connect.js';
 
 export type { StoredMessage, StreamCursor, StreamReader };
@@ -31,6 +32,37 @@ export interface RunnerOptions {
   readonly lingerMs?: number;
   readonly log: RunnerLog;
   readonly onBatch?: (info: { projection: string; stream: string; position: number; count: number }) => void;
+  /** `child` (live: a span in each message's trace) or `link` (a replay: new traces linked to the originals). */
+  readonly traceMode?: TraceMode;
+}
+
+/**
+ * Runs `fn` (the batch's transaction) with a CONSUMER span for each message that carried a
+ * trace: live, each continues its message's trace; replayed (`link`), each starts its own
+ * trace linked to the original, which a replay must not join. The queries run under the first.
+ */
+export async function traceBatch<T>(name: string, batch: readonly StoredMessage[], mode: TraceMode, fn: () => Promise<T>): Promise<T> {
+  if (!tracingEnabled()) return fn();
+  const spans: Span[] = [];
+  let first: ReturnType<typeof startConsumerSpan>['ctx'] | undefined;
+  for (const m of batch) {
+    if (!m.trace) continue;
+    const carried = extractTraceContext((key) => m.trace?.[key]);
+    const { span, ctx } = startConsumerSpan(name, carried, { 'messaging.system': 'nats', 'messaging.destination.name': m.subject, 'messaging.message.sequence': m.seq }, mode);
+    spans.push(span);
+    first ??= ctx;
+  }
+  try {
+    const out = await (first ? context.with(first, fn) : fn());
+    for (const s of spans) s.end();
+    return out;
+  } catch (err) {
+    for (const s of spans) {
+      s.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.name : 'error' });
+      s.end();
+    }
+    throw err;
+  }
 }
 
 /** Creates the projection's tables if missing, under its lock (concurrent CREATE … IF NOT EXISTS can collide). */
@@ -89,7 +121,9 @@ async function followStream(db: Database, reader: StreamReader, p: Projection, s
           await sleep(lingerMs, signal);
           batch = batch.concat(await cursor.next(batchSize - batch.length, 0));
         }
-        if (!(await applyBatch(db, p, stream, position, batch))) {
+        const at = position;
+        const applied = batch;
+        if (!(await traceBatch(`projection ${p.name}`, applied, opts.traceMode ?? 'child', () => applyBatch(db, p, stream, at, applied)))) {
           opts.log.info({ projection: p.name, stream }, 'checkpoint moved (rebuild or another writer): repositioning');
           break;
         }
@@ -145,13 +179,13 @@ export async function rebuildProjection(
               if ((await reader.lastSeq(stream)) <= position) break; // the tail was removed by retention
               continue;
             }
-            await conn.tx(async (tx) => {
+            await traceBatch(`projection ${p.name} rebuild`, batch, 'link', () => conn.tx(async (tx) => {
               await p.apply(tx, batch);
               const last = batch[batch.length - 1]!.seq;
               await tx.query(sql`
                 INSERT INTO projection_checkpoints (projection, stream, position) VALUES (${p.name}, ${stream}, ${last})
                 ON CONFLICT (projection, stream) DO UPDATE SET position = EXCLUDED.position`);
-            });
+            }));
             position = batch[batch.length - 1]!.seq;
             opts.onProgress?.({ projection: p.name, stream, position, target });
           }

@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { metricsEndpoint } from './metrics.js';
 
 export interface HealthServer {
   readonly port: number;
@@ -6,13 +7,21 @@ export interface HealthServer {
 }
 
 /**
- * Liveness (`/healthz`: the process answers) and readiness (`/readyz`: its dependencies
- * answer) for services that have no HTTP server of their own. Port 0 picks a free port.
+ * Liveness (`/healthz`: the process answers), readiness (`/readyz`: its dependencies answer)
+ * and `/metrics` (Prometheus; bearer `metricsToken` when set) for services that have no HTTP
+ * server of their own. Port 0 picks a free port.
  */
-export async function startHealthServer(port: number, ready: () => Promise<boolean>, host = '0.0.0.0'): Promise<HealthServer> {
+export async function startHealthServer(port: number, ready: () => Promise<boolean>, host = '0.0.0.0', opts: { metricsToken?: string } = {}): Promise<HealthServer> {
+  const scrape = metricsEndpoint(opts.metricsToken);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/healthz') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+    if (path === '/metrics') {
+      void scrape(req.headers.authorization)
+        .catch(() => ({ status: 500, contentType: 'text/plain', body: 'metrics unavailable\n' }))
+        .then((r) => res.writeHead(r.status, { 'content-type': r.contentType }).end(r.body));
+      return;
+    }
     if (path === '/readyz') {
       // Fire and forget: a failing check answers 503, and the reply itself cannot reject.
       void ready()

@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { traceFields } from './tracing.js';
 
 export type { Logger };
 
@@ -45,6 +46,8 @@ export function createLogger(opts: LoggerOptions): Logger {
       redact: { paths: REDACT_PATHS, censor: '[redacted]' },
       timestamp: pino.stdTimeFunctions.isoTime,
       serializers: { err: pino.stdSerializers.err },
+      // `trace_id` and `span_id` of the active span, so a log line leads to its trace.
+      mixin: traceFields,
     },
     opts.destination,
   );
@@ -56,4 +59,29 @@ export function silentLogger(): Logger {
 }
 
 export { startHealthServer, type HealthServer } from './health.js';
+export { PostbusMetrics, cached1, cached2, metrics, metricsAuthorized, metricsEndpoint, type Inc, type MetricsReply } from './metrics.js';
 export { onShutdown } from './shutdown.js';
+export {
+  SpanKind,
+  SpanStatusCode,
+  context,
+  extractTraceContext,
+  inSpan,
+  recordSpans,
+  injectTraceContext,
+  startConsumerSpan,
+  startTracing,
+  stopTracing,
+  trace,
+  traceFields,
+  tracesUrl,
+  tracingEnabled,
+  type Attributes,
+  type Context,
+  type ReadableSpan,
+  type Span,
+  type TraceMode,
+  type Tracing,
+  type TracingOptions,
+} from './tracing.js';
+export { ScrubbingSpanProcessor, routeTemplate, scrubAttributes, scrubText } from './scrub.js';

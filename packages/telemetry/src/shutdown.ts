@@ -1,8 +1,9 @@
 import type { Logger } from 'pino';
+import { stopTracing } from './tracing.js';
 
 /**
  * Graceful stop on SIGTERM or SIGINT: runs the steps once, in order (each one's failure is
- * logged and the next still runs), then exits. A second signal while stopping exits at once.
+ * logged and the next still runs), flushes traces, then exits. A second signal while stopping exits at once.
  */
 export function onShutdown(log: Logger, steps: ReadonlyArray<() => unknown>, exit: (code: number) => void = (code) => process.exit(code)): void {
   let stopping = false;
@@ -23,6 +24,8 @@ export function onShutdown(log: Logger, steps: ReadonlyArray<() => unknown>, exi
         log.error({ err }, 'a shutdown step failed');
       }
     }
+    // Last: spans of the steps above are exported too.
+    await stopTracing().catch((err: unknown) => log.warn({ err }, 'traces not flushed'));
     log.info('stopped');
     exit(code);
   };

@@ -7,6 +7,7 @@ import { AuthService } from './auth/login.js';
 import { LIMITS, type AdminDeps } from './deps.js';
 import { errorHandler, problem, sendProblem } from './http/problem.js';
 import { registerSecurity } from './http/security.js';
+import { registerTextGuard } from './http/text-guard.js';
 import { accountRoutes } from './routes/accounts.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
@@ -49,6 +50,7 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   // Roles on every route (http/security.ts) and every change in the audit log (auth/audit.ts).
   registerSecurity(app, tokens, (request) => auth.audit(auditEntry(request, 403, 'denied')));
   registerAudit(app, (entry) => auth.audit(entry));
+  registerTextGuard(app);
 
   await app.register(swagger, {
     openapi: {

@@ -16,7 +16,7 @@ let routes: readonly RouteAccess[];
 const tokens: Partial<Record<Role, string>> = {};
 let refreshToken = '';
 
-const PUBLIC = ['/healthz', '/readyz', '/v1/auth/login', '/v1/auth/refresh'];
+const PUBLIC = ['/healthz', '/readyz', '/metrics', '/v1/auth/login', '/v1/auth/refresh'];
 
 async function login(username: string, password: string) {
   const res = await h.app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username, password } });

@@ -32,6 +32,8 @@ export interface AdminDeps {
   readonly sponsors?: { readonly allowPrivateEndpoints: boolean };
   /** How long one publish may wait for JetStream's acknowledgement (default: the bus's own, 10 s). */
   readonly publishTimeoutMs?: number;
+  /** When set, /metrics answers only `Authorization: Bearer <token>` (POSTBUS_METRICS_TOKEN); unset: public. */
+  readonly metricsToken?: string;
 }
 
 /** Limits fixed by the API contract. */
@@ -40,6 +42,8 @@ export const LIMITS = Object.freeze({
   smallBodyBytes: 64 * 1024,
   messageContentBytes: 512 * 1024,
   maxBatch: 1000,
+  /** Longest page of GET /v1/accounts. */
+  maxAccountPage: 500,
   tokenTtlSeconds: 900,
   idempotencyKeyPattern: '^[\\x20-\\x7E]{1,200}$',
   retryAfterSeconds: 5,

@@ -1,3 +1,4 @@
+import './tracing.js'; // first: starts tracing before pg and http load
 import { AccountDirectory, connectBus, ensureStreams } from '@postbus/bus';
 import { describeConfig, loadConfig, type PostbusConfig } from '@postbus/config';
 import { streamSpecs, type Namespace } from '@postbus/contracts';
@@ -52,6 +53,7 @@ async function main(log: Logger, config: PostbusConfig): Promise<void> {
       log,
       gmailTrustedTokenUris: config.gmail.trustedTokenUris,
       sponsors: { allowPrivateEndpoints: config.sponsorGateway.allowPrivateEndpoints },
+      metricsToken: config.secrets.metricsToken,
       auth: {
         jwtSecret: jwtKeys[0]!.secret,
         jwtKeys,

@@ -1,3 +1,4 @@
+import './tracing.js'; // first: starts tracing before pg and http load
 import { AccountDirectory, connectBus, ensureStreams } from '@postbus/bus';
 import { describeConfig, loadConfig } from '@postbus/config';
 import { streamSpecs } from '@postbus/contracts';
@@ -50,7 +51,7 @@ const poller = new FeedbackPoller(
 );
 const controller = new AbortController();
 const running = poller.run(controller.signal);
-const health = await startHealthServer(b.healthPort, async () => !bus.nc.isClosed());
+const health = await startHealthServer(b.healthPort, async () => !bus.nc.isClosed(), undefined, { metricsToken: config.secrets.metricsToken });
 log.info({ healthPort: health.port, pollIntervalMs: b.pollIntervalMs }, 'bounce processor ready');
 
 onShutdown(log, [

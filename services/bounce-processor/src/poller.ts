@@ -1,6 +1,7 @@
 import { publishEvent } from '@postbus/bus';
 import { derivedId, type FaultReported } from '@postbus/contracts';
 import { accountRates, getSecret, listMailboxes, markMailboxPolled, type FeedbackMailbox, type SecretCipher } from '@postbus/db';
+import { metrics } from '@postbus/telemetry';
 import { readNewMessages, type ImapSettings } from './adapters/imap.js';
 import { DEFAULT_THRESHOLDS, rateFaults, type RateThresholds } from './domain/rates.js';
 import { processReportMail, reconcileOutbox, type ProcessResult, type ProcessorDeps } from './processor.js';
@@ -113,7 +114,16 @@ export class FeedbackPoller {
   async checkRates(now = new Date()): Promise<FaultReported[]> {
     const since = new Date(now.getTime() - 86_400_000);
     const faults: FaultReported[] = [];
+    const thresholds = this.opts.thresholds ?? DEFAULT_THRESHOLDS;
     for (const r of await accountRates(this.deps.db, since)) {
+      // Exported only once judged (the minimum sample): a handful of sends says little.
+      if (r.sent >= thresholds.minSample) {
+        metrics.bounceRate.labels(r.accountId).set(r.hard / r.sent);
+        metrics.complaintRate.labels(r.accountId).set(r.complaints / r.sent);
+      } else {
+        metrics.bounceRate.remove(r.accountId);
+        metrics.complaintRate.remove(r.accountId);
+      }
       for (const f of rateFaults(r, this.opts.thresholds ?? DEFAULT_THRESHOLDS)) {
         const event: FaultReported = {
           id: derivedId('evt', 'rate', f.accountId, f.reason, Math.floor(now.getTime() / 3_600_000)),

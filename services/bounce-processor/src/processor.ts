@@ -17,7 +17,7 @@ import {
   type Queryable,
   type ReportedMessage,
 } from '@postbus/db';
-import type { Logger } from '@postbus/telemetry';
+import { metrics, type Logger } from '@postbus/telemetry';
 import {
   DEFAULT_SOFT_BOUNCE_RULE,
   decideBounce,
@@ -129,6 +129,8 @@ export async function processReport(deps: ProcessorDeps, from: ReportSource, mai
     deps.log.warn({ ...logged, code: note }, 'report mail not readable; skipped');
   }
   const outgoing: Outgoing[] = [];
+  // Counted for /metrics once the transaction commits (a retried transaction counts once).
+  let recorded: Array<{ accountId: string; kind: 'bounce' | 'complaint'; severity: string }> = [];
   const result = await deps.db.tx(async (tx) => {
     if (!report) {
       const fresh = await from.record(tx, { kind: 'unreadable', recipients: 0, matched: 0, note: note ?? 'parse_failed' });
@@ -145,6 +147,7 @@ export async function processReport(deps: ProcessorDeps, from: ReportSource, mai
     await from.saveCursor(tx);
     if (!fresh) return { kind: 'seen' as const, recipients: 0, matched: 0, suppressed: 0, events: 0 };
     let suppressed = 0;
+    recorded = [];
     for (const { decision, recipient, message } of decisions) {
       const accountId = message.accountId;
       if (decision.record) {
@@ -158,6 +161,7 @@ export async function processReport(deps: ProcessorDeps, from: ReportSource, mai
           severity: decision.record.severity,
           reason: decision.record.reason,
         });
+        recorded.push({ accountId, kind: decision.record.kind, severity: decision.record.severity });
       }
       for (const event of decision.events) outgoing.push({ subject: subjectOf(deps.bus, event), event });
       const row = decision.suppress ? await addSuppressionRow(tx, recipient, decision.suppress.reason, SUPPRESSION_SOURCE) : null;
@@ -170,6 +174,7 @@ export async function processReport(deps: ProcessorDeps, from: ReportSource, mai
     for (const o of outgoing) await enqueueFeedbackEvent(tx, o.subject, o.event);
     return { kind: report.kind, recipients: report.recipients.length, matched: decisions.length, suppressed, events: outgoing.length };
   });
+  for (const r of recorded) (r.kind === 'complaint' ? metrics.complaint(r.accountId) : metrics.bounce(r.accountId, r.severity)).inc();
   if (outgoing.length > 0) await publishOutgoing(deps, outgoing);
   if (result.kind !== 'seen' && result.recipients > result.matched) {
     deps.log.info({ ...logged, kind: result.kind, recipients: result.recipients, matched: result.matched }, 'report names no message of ours for some recipients; those are skipped');

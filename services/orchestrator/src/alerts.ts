@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { publishEvent, type Bus } from '@postbus/bus';
 import { markAlertNotified, raiseAlert, unnotifiedAlerts, type AlertRow, type Database } from '@postbus/db';
-import type { Logger } from '@postbus/telemetry';
+import { metrics, type Logger } from '@postbus/telemetry';
 import type { AlertSpec } from './domain/faults.js';
 
 /** Delivers an alert to a person. Throwing leaves it undelivered: it is tried again on the next pass. */
@@ -79,6 +79,7 @@ export class Alerter {
       ...(alert.accountId ? { accountId: alert.accountId } : {}),
       data: { alertId: alert.id, key: alert.key.slice(0, 300), kind: alert.kind, severity: alert.severity, summary: alert.summary, details: alert.details },
     });
+    metrics.alert(alert.kind, alert.severity).inc();
     await this.deliverPending();
   }
 

@@ -6,6 +6,7 @@ import { Alerter, type Notifier } from './alerts.js';
 import { CampaignExpander } from './campaigns.js';
 import { Dispatcher } from './dispatcher.js';
 import { runAsLeader, type LeaderOptions } from './leader.js';
+import { clearSamples, sampleMetrics } from './metrics-sampler.js';
 import { Supervisor } from './supervisor.js';
 
 export interface OrchestratorDeps {
@@ -27,6 +28,8 @@ export interface OrchestratorDeps {
   readonly settings?: () => RuntimeSettings;
   readonly takeoverGraceMs?: number;
   readonly leader?: LeaderOptions;
+  /** How often the leader samples queue depth, account states and storage for /metrics (default 15 s). */
+  readonly metricsSampleMs?: number;
 }
 
 export interface Orchestrator {
@@ -90,6 +93,7 @@ export function buildOrchestrator(deps: OrchestratorDeps): Orchestrator {
       batchSize: deps.batchSize ?? 500,
       signal: leading,
       handle: (batch) => dispatcher.handleRequests(batch),
+      spanName: 'dispatcher process',
       onError: (err) => log.error({ err }, 'dispatch batch failed; its requests will come back'),
     });
     const faults = runBatchLoop(bus, {
@@ -104,6 +108,7 @@ export function buildOrchestrator(deps: OrchestratorDeps): Orchestrator {
     const review = every(Math.max(tickMs, 2_000), leading, log, 'account review', () => supervisor.review());
     const expansion = every(tickMs, leading, log, 'campaign expansion', () => campaigns.tick());
     const alerts = every(30_000, leading, log, 'alert delivery', () => alerter.deliverPending());
+    const sampling = every(deps.metricsSampleMs ?? 15_000, leading, log, 'metrics sampling', () => sampleMetrics({ bus, db, directory: deps.directory, log }));
     const periodic = (async () => {
       let lastReconcile = Date.now();
       let lastPurge = 0;
@@ -122,7 +127,8 @@ export function buildOrchestrator(deps: OrchestratorDeps): Orchestrator {
         }
       });
     })();
-    await Promise.all([requests, faults, placement, review, alerts, periodic, expansion]);
+    await Promise.all([requests, faults, placement, review, alerts, periodic, expansion, sampling]);
+    clearSamples();
     dispatcher.leadership = undefined;
     campaigns.leadership = undefined;
   }

@@ -1,5 +1,5 @@
 import type { JsMsg } from '@postbus/bus';
-import { publishEvent, publishWork, type AccountDirectory, type Bus } from '@postbus/bus';
+import { publishEvent, publishWork, withMessageContext, type AccountDirectory, type Bus } from '@postbus/bus';
 import {
   MAIL_SUBJECT_TOKEN,
   UNASSIGNED,
@@ -31,7 +31,7 @@ import {
   type NewDelivery,
   type Transaction,
 } from '@postbus/db';
-import type { Logger } from '@postbus/telemetry';
+import { metrics, type Logger } from '@postbus/telemetry';
 import { assign, type Candidate, type Wanted } from './domain/assign.js';
 
 export interface DispatcherDeps {
@@ -123,15 +123,19 @@ export class Dispatcher {
         const existing = await currentAssignments(tx, rows.filter((r) => !inserted.has(r.messageId)).map((r) => r.messageId));
         return { rows, inserted, existing };
       });
+      // Each message's publishes carry its request's trace on (the span runBatchLoop started for it).
+      const msgOf = new Map(requests.map((q) => [q.event.messageId!, q.msg]));
       for (const r of rows) {
+        const push = (p: () => Promise<unknown>) => events.push(withMessageContext(msgOf.get(r.messageId), p));
         if (inserted.has(r.messageId)) {
-          if (r.accountId) events.push(this.dispatch({ ...r, accountId: r.accountId, assignment: 1, attempt: 1, subject: r.content.subject }, now));
-          else events.push(this.publishMail(UNASSIGNED, waitingEvent(r, now)));
+          const accountId = r.accountId;
+          if (accountId) push(() => this.dispatch({ ...r, accountId, assignment: 1, attempt: 1, subject: r.content.subject }, now, true));
+          else push(() => this.publishMail(UNASSIGNED, waitingEvent(r, now)));
         } else {
           // A redelivered request whose row was written before: publish again what it led to.
           const cur = existing.get(r.messageId);
-          if (cur?.state === 'assigned') events.push(this.dispatch(cur, now));
-          if (cur?.state === 'waiting') events.push(this.publishMail(UNASSIGNED, waitingEvent(r, now)));
+          if (cur?.state === 'assigned') push(() => this.dispatch(cur, now));
+          if (cur?.state === 'waiting') push(() => this.publishMail(UNASSIGNED, waitingEvent(r, now)));
         }
       }
     });
@@ -139,8 +143,8 @@ export class Dispatcher {
     for (const r of requests) r.msg.ack();
   }
 
-  /** `EmailQueued`, then the work item (its id from message, assignment and attempt). */
-  private async dispatch(a: Assignment, now: Date): Promise<void> {
+  /** `EmailQueued`, then the work item (its id from message, assignment and attempt). `first`: its first queueing (dispatch wait is measured). */
+  private async dispatch(a: Assignment, now: Date, first = false): Promise<void> {
     const event: MailEvent = {
       id: eventIds.attempt(a.messageId, a.assignment, a.attempt, 'queued'),
       type: 'EmailQueued',
@@ -160,6 +164,7 @@ export class Dispatcher {
       },
     };
     await this.publishMail(a.accountId, event);
+    if (first) metrics.dispatchWait.observe(Math.max(0, now.getTime() - a.requestedAt.getTime()) / 1000);
     await publishWork(this.deps.bus, {
       messageId: a.messageId,
       accountId: a.accountId,
@@ -218,7 +223,7 @@ export class Dispatcher {
         const pairs = [...choice].filter((p): p is [string, string] => p[1] !== null).map(([messageId, accountId]) => ({ messageId, accountId }));
         return assignWaiting(tx, pairs, now);
       });
-      await Promise.all(assigned.map((a) => this.dispatch(a, now)));
+      await Promise.all(assigned.map((a) => this.dispatch(a, now, true)));
       if (assigned.length) this.deps.log.info({ count: assigned.length }, 'waiting messages given room');
       return assigned.length;
     });

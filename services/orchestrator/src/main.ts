@@ -1,3 +1,4 @@
+import './tracing.js'; // first: starts tracing before pg and http load
 import { AccountDirectory, RuntimeSettingsWatch, connectBus, ensureBuckets, ensureStreams } from '@postbus/bus';
 import { describeConfig, loadConfig } from '@postbus/config';
 import { DEFAULT_RUNTIME_SETTINGS, bucketSpecs, streamSpecs } from '@postbus/contracts';
@@ -26,7 +27,7 @@ const runtime = await RuntimeSettingsWatch.start(bus, { ...DEFAULT_RUNTIME_SETTI
 const orchestrator = buildOrchestrator({ bus, db, directory, log, instanceId, reconcileIntervalMs, campaignWindow, notifiers, settings: () => runtime.get() });
 const controller = new AbortController();
 const running = orchestrator.run(controller.signal);
-const health = await startHealthServer(config.orchestrator.healthPort, async () => !bus.nc.isClosed());
+const health = await startHealthServer(config.orchestrator.healthPort, async () => !bus.nc.isClosed(), undefined, { metricsToken: config.secrets.metricsToken });
 log.info({ healthPort: health.port }, 'orchestrator ready');
 
 // Graceful stop: the work in hand is finished, then connections close.

@@ -13,7 +13,7 @@ import {
   type Database,
   type Leadership,
 } from '@postbus/db';
-import type { Logger } from '@postbus/telemetry';
+import { metrics, type Logger } from '@postbus/telemetry';
 import type { Alerter } from './alerts.js';
 import { alertForStatus, decideFault } from './domain/faults.js';
 import { planPlacements } from './domain/placement.js';
@@ -67,6 +67,7 @@ export class Supervisor {
           }).catch((err: unknown) => this.deps.log.warn({ err }, 'placement event not published (the table holds the truth)')),
         ),
       );
+      metrics.epochChanges.inc(rows.length);
       if (rows.length) this.deps.log.info({ count: rows.length, sample: rows.slice(0, 3).map((r) => ({ accountId: r.accountId, nodeId: r.nodeId, epoch: r.epoch })) }, 'accounts placed');
     }
     await db.tx((tx) => releaseDeadNodes(tx, lead, nodes.map((n) => n.nodeId), grace));

@@ -1,6 +1,7 @@
 import { sleep } from '@postbus/bus';
 import type { Namespace, StreamReader } from '@postbus/contracts';
 import { runProjection, type Database, type Projection, type RunnerLog, type RunnerOptions } from '@postbus/db';
+import { sampleLagEvery } from './lag.js';
 import type { ProjectionOptions } from './options.js';
 import { accountsProjection } from './projections/accounts.js';
 import { mailProjection } from './projections/mail.js';
@@ -19,6 +20,8 @@ export interface ProjectorDeps {
   readonly batchSize?: number;
   readonly waitMs?: number;
   readonly onBatch?: RunnerOptions['onBatch'];
+  /** How often projection lag is sampled for /metrics (default 5 s; 0: never). */
+  readonly lagSampleMs?: number;
 }
 
 export interface Projector {
@@ -38,7 +41,9 @@ export function buildProjector(deps: ProjectorDeps): Projector {
   return {
     projections,
     async start(signal) {
-      await Promise.all(projections.map((p) => keepRunning(deps, p, signal, options)));
+      const lagMs = deps.lagSampleMs ?? 5_000;
+      const lag = lagMs > 0 ? sampleLagEvery(lagMs, deps.db, deps.reader, projections, signal) : Promise.resolve();
+      await Promise.all([...projections.map((p) => keepRunning(deps, p, signal, options)), lag]);
     },
   };
 }

@@ -1,3 +1,4 @@
+import './tracing.js'; // first: starts tracing before pg and http load
 import { connectBus, ensureStreams, streamReader } from '@postbus/bus';
 import { describeConfig, loadConfig } from '@postbus/config';
 import { streamSpecs } from '@postbus/contracts';
@@ -23,7 +24,7 @@ const health = await startHealthServer(config.projector.healthPort, async () => 
   if (bus.nc.isClosed()) return false;
   await db.query(sql`SELECT 1`);
   return true;
-});
+}, undefined, { metricsToken: config.secrets.metricsToken });
 log.info({ projections: projector.projections.map((p) => p.name), healthPort: health.port }, 'projector ready');
 
 // Graceful stop: the work in hand is finished, then connections close.

@@ -1,3 +1,4 @@
+import './tracing.js'; // first: starts tracing before pg and http load
 import { AccountDirectory, RuntimeSettingsWatch, connectBus, ensureBuckets, ensureStreams } from '@postbus/bus';
 import { describeConfig, loadConfig } from '@postbus/config';
 import { DEFAULT_RUNTIME_SETTINGS, bucketSpecs, streamSpecs, trackingFor } from '@postbus/contracts';
@@ -51,7 +52,7 @@ const node = buildSender({
 });
 const controller = new AbortController();
 await node.start(controller.signal);
-const health = await startHealthServer(config.sender.healthPort, async () => !bus.nc.isClosed());
+const health = await startHealthServer(config.sender.healthPort, async () => !bus.nc.isClosed(), undefined, { metricsToken: config.secrets.metricsToken });
 log.info({ nodeId: node.nodeId, capacity: config.sender.capacity, healthPort: health.port }, 'sender ready');
 
 // Graceful stop: the work in hand is finished, then connections close.

@@ -2,6 +2,7 @@ import { setMaxListeners } from 'node:events';
 import { AckedPublisher, NodeLeaseHolder, openNodesBucket, publishEvent, sleep } from '@postbus/bus';
 import { isPostbusError, newId, type AccountState } from '@postbus/contracts';
 import { AdvanceBatcher, isDatabaseUnavailable, nodeWork, recordWorkerRestart, releaseEpochs, type NodeWork } from '@postbus/db';
+import { metrics } from '@postbus/telemetry';
 import { AccountWorker, type WorkerDeps } from './worker.js';
 
 export interface SenderNodeOptions extends Omit<WorkerDeps, 'advance' | 'lease' | 'nodeId' | 'startGate'> {
@@ -103,8 +104,14 @@ export class SenderNode {
       capacity: this.opts.capacity,
       accounts: () => this.readyCount(),
       log: this.opts.log,
-      onLost: () => void this.stopAll('node lease lost'),
-      onAcquired: () => this.wake.fn?.(),
+      onLost: () => {
+        metrics.leaseChanges.labels('lost').inc();
+        void this.stopAll('node lease lost');
+      },
+      onAcquired: () => {
+        metrics.leaseChanges.labels('acquired').inc();
+        this.wake.fn?.();
+      },
       ...(this.opts.leaseTtlMs ? { ttlMs: this.opts.leaseTtlMs } : {}),
       ...(this.opts.leaseRenewMs ? { renewMs: this.opts.leaseRenewMs } : {}),
     });
@@ -192,6 +199,7 @@ export class SenderNode {
     parent.addEventListener('abort', onParent, { once: true });
     const worker = new AccountWorker(account.id, epoch, { ...this.workerDeps, lease: this.lease!, nodeId: this.opts.nodeId }, this.ran.has(account.id));
     this.ran.add(account.id);
+    metrics.placements.labels('started').inc();
     const log = this.opts.log.child({ accountId: account.id, epoch });
     const entry: { -readonly [K in keyof Running]: Running[K] } = { worker, epoch, abort, finished: false, done: Promise.resolve() };
     entry.done = (async () => {
@@ -208,9 +216,11 @@ export class SenderNode {
           log.warn({ err, restartInMs: delay }, 'worker stopped: infrastructure unavailable; restarting after a pause');
         } else {
           log.error({ err, restartInMs: delay }, 'worker failed; restarting after a pause');
+          metrics.workerRestart(account.id).inc();
           await this.reportRestart(account.id, err, delay);
         }
       } finally {
+        metrics.placements.labels('stopped').inc();
         parent.removeEventListener('abort', onParent);
         entry.finished = true;
         if (this.running.get(account.id) === entry) this.running.delete(account.id);

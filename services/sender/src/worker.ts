@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { JsMsg } from '@postbus/bus';
-import { publishEvent, recreateDurable, runBatchLoop, sleep, type AccountDirectory, type AckedPublisher, type Bus } from '@postbus/bus';
+import { publishEvent, recreateDurable, runBatchLoop, sleep, withMessageContext, type AccountDirectory, type AckedPublisher, type Bus } from '@postbus/bus';
 import {
   MAIL_SUBJECT_TOKEN,
   WORK_ACK_WAIT_MS,
@@ -27,7 +27,7 @@ import {
   type Outcome,
   type SecretCipher,
 } from '@postbus/db';
-import type { Logger } from '@postbus/telemetry';
+import { metrics, type Logger } from '@postbus/telemetry';
 import { expiredEvent, outcomeEvent, settledEvent, suppressedEvent, type AttemptRef } from './domain/events.js';
 import { AccountSmtp } from './adapters/account-smtp.js';
 import { AccountGmail, type GmailOptions } from './adapters/account-gmail.js';
@@ -185,6 +185,7 @@ export class AccountWorker {
         consumer,
         batchSize: () => this.account.settings.batchSize,
         signal: stopped.signal,
+        spanName: 'worker process',
         handle: async (batch) => {
           try {
             await this.handle(batch, stopped.signal);
@@ -285,11 +286,13 @@ export class AccountWorker {
   private async publish(event: MailEvent): Promise<void> {
     const subject = this.deps.bus.subjects.mail(this.accountId, MAIL_SUBJECT_TOKEN[event.type]);
     await (this.deps.publisher ? this.deps.publisher.publish(subject, event) : publishEvent(this.deps.bus, subject, event));
+    metrics.send(this.accountId, MAIL_SUBJECT_TOKEN[event.type]).inc();
   }
 
   /** Publishes, then acks: a work item is never acked before its outcome's event is stored. */
   private publishThenAck(event: MailEvent | undefined, msgs: readonly JsMsg[], pending: Promise<void>[]): void {
-    const p = (event ? this.publish(event) : Promise.resolve()).then(() => msgs.forEach((m) => m.ack()));
+    // In the work item's trace: the outcome event carries it on to the projection.
+    const p = (event ? withMessageContext(msgs[0], () => this.publish(event)) : Promise.resolve()).then(() => msgs.forEach((m) => m.ack()));
     pending.push(p.catch((err: unknown) => this.log.warn({ err }, 'event not published; the work item will come back')));
   }
 
@@ -355,7 +358,7 @@ export class AccountWorker {
     for (const id of res.skipped) take(id).forEach((m) => m.ack());
     let completed = false;
     try {
-      await this.sendAll(res.claimed, take, pending, signal);
+      await this.sendAll(res.claimed, take, pending, signal, (id) => msgsOf.get(id)?.[0]);
       completed = true;
     } finally {
       // After a full pass, anything left was a copy of an item handled above: ack. After a
@@ -370,7 +373,7 @@ export class AccountWorker {
     }
   }
 
-  private async sendAll(claimed: readonly ClaimedMessage[], take: (id: string) => JsMsg[], pending: Promise<void>[], signal: AbortSignal): Promise<void> {
+  private async sendAll(claimed: readonly ClaimedMessage[], take: (id: string) => JsMsg[], pending: Promise<void>[], signal: AbortSignal, peek: (id: string) => JsMsg | undefined): Promise<void> {
     const { db } = this.deps;
     let prev: { c: ClaimedMessage; outcome: Outcome; startedAt: Date } | undefined;
     const settle = (r: { recorded: boolean }, at: Date) => {
@@ -411,7 +414,7 @@ export class AccountWorker {
         continue;
       }
       this.lastSendAt = performance.now();
-      const { outcome, fault } = await this.sendOne(this.account, c, now);
+      const { outcome, fault } = await withMessageContext(peek(c.messageId), () => this.sendOne(this.account, c, now));
       prev = { c, outcome, startedAt: now };
       if (fault) void this.reportFault(fault);
       if (outcome.kind === 'retry' && !outcome.consumed) {

@@ -20,6 +20,8 @@ export interface GatewayDeps {
   readonly perIp?: Partial<RateLimitOptions>;
   /** Per API key or lead token (default LIMITS.perCredential). */
   readonly perCredential?: Partial<RateLimitOptions>;
+  /** When set, /metrics answers only `Authorization: Bearer <token>` (POSTBUS_METRICS_TOKEN); unset: public. */
+  readonly metricsToken?: string;
 }
 
 /** Limits fixed by the service's contract. */

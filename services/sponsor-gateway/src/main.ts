@@ -1,3 +1,4 @@
+import './tracing.js'; // first: starts tracing before pg and http load
 import { connectBus, ensureStreams } from '@postbus/bus';
 import { describeConfig, loadConfig } from '@postbus/config';
 import { streamSpecs, type Namespace } from '@postbus/contracts';
@@ -26,7 +27,7 @@ await migrate(db);
 const bus = await connectBus({ servers: config.natsServers, name: 'postbus-sponsor-gateway', namespace: ns });
 await ensureStreams(bus, streamSpecs(ns, { replicas: config.streamReplicas, logRetentionDays: config.logRetentionDays }));
 
-const app = await buildGateway({ bus, db, cipher, leadTokens, log, corsOrigins: gw.corsOrigins });
+const app = await buildGateway({ bus, db, cipher, leadTokens, log, corsOrigins: gw.corsOrigins, metricsToken: config.secrets.metricsToken });
 const forwarder = new LeadForwarder(
   { bus, db, cipher, log },
   { pollMs: gw.forwardPollMs, retryBaseMs: gw.retryBaseMs, maxAttempts: gw.maxAttempts, timeoutMs: gw.forwardTimeoutMs, allowPrivateEndpoints: gw.allowPrivateEndpoints },

@@ -22,6 +22,8 @@ export interface TrackingDeps {
   readonly rateLimit?: Partial<RateLimitOptions>;
   /** How opens are batched (defaults LIMITS.openFlushIntervalMs, LIMITS.openBatchSize). */
   readonly openBatch?: { readonly flushIntervalMs?: number; readonly maxBatch?: number };
+  /** When set, /metrics answers only `Authorization: Bearer <token>` (POSTBUS_METRICS_TOKEN); unset: public. */
+  readonly metricsToken?: string;
 }
 
 /** Limits fixed by the service's contract. */

@@ -7,6 +7,7 @@ import {
   type MessageContent,
   type MessageKind,
 } from '@postbus/contracts';
+import { containsUnstorableText } from './storable-text.js';
 
 /** One message as the API accepts it (after the schema). */
 export interface MessageRequest {
@@ -106,6 +107,9 @@ function checkMessage(m: MessageRequest, accounts: AccountLookup, anyPostal: () 
   }
   const injected = headerInjection(m);
   if (injected) return { problem: [422, 'header_injection', injected, 'contains a line break or control character'] };
+  // The ledger keeps the request as jsonb, which cannot hold U+0000 or a lone surrogate: accepted, it would never be dispatched.
+  const unstorable = Object.entries(raw).find(([, v]) => containsUnstorableText(v))?.[0] ?? (containsUnstorableText([m.accountId, m.campaignId]) ? 'accountId' : undefined);
+  if (unstorable) return { problem: [422, 'invalid_message', unstorable, 'contains a NUL (U+0000) or an unpaired surrogate'] };
   const foreign = Object.keys(headers ?? {}).find((name) => !X_HEADER.test(name));
   if (foreign !== undefined) return { problem: [422, 'header_not_allowed', 'headers', 'only X- headers (X- and 1 to 60 letters, digits or dashes) may be set'] };
   let toAddress: string;

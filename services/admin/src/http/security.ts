@@ -26,7 +26,9 @@ export interface RouteAccess {
   readonly access: 'public' | readonly Role[];
 }
 
-const PUBLIC_URLS = new Set(['/healthz', '/readyz', '/v1/auth/login', '/v1/auth/refresh']);
+const DOCS_CSP = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+const PUBLIC_URLS = new Set(['/healthz', '/readyz', '/metrics', '/v1/auth/login', '/v1/auth/refresh']);
 
 function decide(method: string, url: string, config: AccessConfig | undefined): 'public' | readonly Role[] {
   if (config?.public === true || PUBLIC_URLS.has(url) || url === '/docs' || url.startsWith('/docs/')) return 'public';
@@ -82,6 +84,9 @@ export function registerSecurity(app: FastifyInstance, tokens: TokenService, onD
     if (!request.url.startsWith('/docs')) {
       reply.header('cache-control', 'no-store');
       reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+    } else {
+      // The Swagger UI page loads its scripts from /docs/static and has no inline script; React sets inline styles.
+      reply.header('content-security-policy', DOCS_CSP);
     }
     return payload;
   });

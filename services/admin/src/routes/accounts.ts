@@ -43,6 +43,22 @@ function assertHeaderSafe(fields: Record<string, string | null | undefined>): vo
   }
 }
 
+const AccountPage = Type.Object(
+  {
+    limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,2}$', description: '1–500, default 100' })),
+    after: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'The `next` of the previous page' })),
+  },
+  { additionalProperties: false },
+);
+
+const accountCursor = (a: AccountState) => Buffer.from(`${a.registeredAt}|${a.id}`).toString('base64url');
+
+function parseAccountCursor(after: string): { at: string; id: string } {
+  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z)\|(acc_[0-9A-Z]{26})$/.exec(Buffer.from(after, 'base64url').toString('utf8'));
+  if (!m) throw new PostbusError('invalid_cursor', 'after: not a cursor this API returned', { status: 400 });
+  return { at: m[1]!, id: m[2]! };
+}
+
 function toView(state: AccountState, now: Date) {
   return {
     id: state.id,
@@ -122,12 +138,27 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
 
   app.get(
     '/',
-    { schema: { tags: ['accounts'], summary: 'List accounts', response: { 200: Type.Object({ accounts: Type.Array(AccountView) }), ...errors } } },
-    async () => {
+    {
+      schema: {
+        tags: ['accounts'],
+        summary: 'List accounts, oldest first, a page at a time',
+        querystring: AccountPage,
+        response: { 200: Type.Object({ accounts: Type.Array(AccountView), next: Type.Union([Type.String(), Type.Null()]) }), ...errors },
+      },
+    },
+    async (request) => {
+      const limit = Math.min(LIMITS.maxAccountPage, Number(request.query.limit ?? 100));
+      const after = request.query.after === undefined ? undefined : parseAccountCursor(request.query.after);
       await directory.sync();
-      const accounts = directory.all().sort((a, b) => a.registeredAt.localeCompare(b.registeredAt) || a.id.localeCompare(b.id));
+      // The directory holds every account in memory: the page is cut from it, by (registeredAt, id).
+      const accounts = directory
+        .all()
+        .filter((a) => after === undefined || a.registeredAt > after.at || (a.registeredAt === after.at && a.id > after.id))
+        .sort((a, b) => a.registeredAt.localeCompare(b.registeredAt) || a.id.localeCompare(b.id));
+      const page = accounts.slice(0, limit);
       const now = clock();
-      return { accounts: accounts.map((a) => toView(a, now)) };
+      const last = page[page.length - 1];
+      return { accounts: page.map((a) => toView(a, now)), next: accounts.length > limit && last ? accountCursor(last) : null };
     },
   );
 

@@ -132,9 +132,28 @@ export const feedbackRoutes: FastifyPluginAsyncTypebox<FeedbackRoutesOptions> = 
     },
   );
 
-  app.get('/mailboxes', { schema: { tags: ['bounces'], summary: 'The polled mailboxes, with their last poll and error', response: { 200: Type.Object({ mailboxes: Type.Array(MailboxView) }), ...errors } } }, async () => ({
-    mailboxes: (await withDatabase(() => listMailboxes(db))).map(view),
-  }));
+  app.get(
+    '/mailboxes',
+    {
+      schema: {
+        tags: ['bounces'],
+        summary: 'The polled mailboxes, with their last poll and error, by id, a page at a time',
+        querystring: Type.Object(
+          { limit: Type.Optional(Type.String({ pattern: '^[1-9][0-9]{0,2}$', description: '1–500, default 100' })), after: Type.Optional(MailboxId) },
+          { additionalProperties: false },
+        ),
+        response: { 200: Type.Object({ mailboxes: Type.Array(MailboxView), next: Type.Union([MailboxId, Type.Null()]) }), ...errors },
+      },
+    },
+    async (request) => {
+      const limit = Math.min(500, Number(request.query.limit ?? 100));
+      const { after } = request.query;
+      // At most one mailbox per account and a few feedback loops: the page is cut from the whole list (ordered by id).
+      const rest = (await withDatabase(() => listMailboxes(db))).filter((m) => after === undefined || m.id > after);
+      const page = rest.slice(0, limit);
+      return { mailboxes: page.map(view), next: rest.length > limit ? page[page.length - 1]!.id : null };
+    },
+  );
 
   app.delete(
     '/mailboxes/:id',

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { sql } from '@postbus/db';
+import { metricsEndpoint } from '@postbus/telemetry';
 import type { AdminDeps } from '../deps.js';
 import { Problem, problem, sendProblem } from '../http/problem.js';
 
@@ -18,6 +19,13 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
 /** Liveness and readiness, both public. Readiness: NATS connected (a ping answers) and Postgres answers `SELECT 1`. */
 export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: AdminDeps }> = async (app, { deps }) => {
   app.get('/healthz', { schema: { tags: ['health'], security: [], response: { 200: Status } } }, async () => ({ status: 'ok' as const }));
+
+  // Prometheus (text exposition, not JSON): public unless a metrics token is configured.
+  const scrape = metricsEndpoint(deps.metricsToken);
+  app.get('/metrics', { schema: { tags: ['health'], security: [] } }, async (request, reply) => {
+    const r = await scrape(request.headers.authorization);
+    return reply.code(r.status).type(r.contentType).send(r.body);
+  });
 
   app.get('/readyz', { schema: { tags: ['health'], security: [], response: { 200: Status, 503: Problem } } }, async (request, reply) => {
     const failing: string[] = [];

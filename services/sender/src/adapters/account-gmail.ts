@@ -1,6 +1,6 @@
 import type { AccountState, GmailSettings } from '@postbus/contracts';
 import { GMAIL_REPLY, getSecret, type ClaimedMessage, type Database, type Outcome, type SecretCipher } from '@postbus/db';
-import type { Logger } from '@postbus/telemetry';
+import { SpanKind, inSpan, type Logger } from '@postbus/telemetry';
 import { GmailApiError, GmailConfigError, GmailTransport, parseServiceAccountKey, type GmailSession } from '@postbus/transports';
 import { DEFAULT_RETRY_DELAYS_MS, outcomeOfFailure } from '../domain/outcome.js';
 import { composeFor, type ComplianceSettings, type Fault, type SendLease, type SendResult } from './compose.js';
@@ -66,7 +66,14 @@ export class AccountGmail {
       return { outcome: this.holdBack(c, err.code), fault: { scope: 'account', reason: err.code, detail: err.message } };
     }
     try {
-      const res = await session.send(composed.raw, () => lease.valid());
+      const res = await inSpan('gmail.send', { 'postbus.account.id': account.id, 'postbus.message.id': c.messageId }, async (span) => {
+        try {
+          return await session.send(composed.raw, () => lease.valid());
+        } catch (err) {
+          if (err instanceof GmailApiError && err.status !== undefined) span.setAttribute('http.response.status_code', err.status);
+          throw err;
+        }
+      }, SpanKind.CLIENT);
       return {
         outcome: { kind: 'sent', messageId: c.messageId, headerMessageId: composed.headerMessageId, reply: GMAIL_REPLY.format(res.id), providerMessageId: res.id },
       };

@@ -3,7 +3,7 @@ import { classifySmtpReply } from '@postbus/classify';
 import { isPostbusError, verpAddress, type AccountState, type SmtpSettings } from '@postbus/contracts';
 import { getSecret, type ClaimedMessage, type Database, type SecretCipher } from '@postbus/db';
 import { signDkim } from '@postbus/mail';
-import type { Logger } from '@postbus/telemetry';
+import { SpanKind, inSpan, type Logger } from '@postbus/telemetry';
 import { SmtpSendError, SmtpSession } from '@postbus/transports';
 import { DEFAULT_RETRY_DELAYS_MS, outcomeOfFailure } from '../domain/outcome.js';
 import { composeFor, type ComplianceSettings, type SendLease, type SendResult } from './compose.js';
@@ -69,7 +69,17 @@ export class AccountSmtp {
       cutoff = setTimeout(() => session.close(), Math.max(0, lease.remainingMs()));
       // VERP where the account's server allows it: the return path names the message.
       const from = account.settings.verp ? verpAddress(composed.envelope.from, c.messageId) : composed.envelope.from;
-      const res = await session.send({ from, to: composed.envelope.to }, composed.raw, () => lease.valid());
+      // Traced with the account, the message id and the reply code: never an address or the subject (invariant 8).
+      const res = await inSpan('smtp.send', { 'postbus.account.id': account.id, 'postbus.message.id': c.messageId }, async (span) => {
+        try {
+          const r = await session.send({ from, to: composed.envelope.to }, composed.raw, () => lease.valid());
+          span.setAttribute('smtp.reply_code', r.replyCode);
+          return r;
+        } catch (err) {
+          if (err instanceof SmtpSendError) span.setAttributes({ 'smtp.phase': err.phase, ...(err.replyCode !== undefined ? { 'smtp.reply_code': err.replyCode } : {}) });
+          throw err;
+        }
+      }, SpanKind.CLIENT);
       return { outcome: { kind: 'sent', messageId: c.messageId, replyCode: res.replyCode, reply: res.response.slice(0, 1000), headerMessageId: composed.headerMessageId } };
     } catch (err) {
       if (!(err instanceof SmtpSendError)) throw err;

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { sql } from '@postbus/db';
+import { metricsEndpoint } from '@postbus/telemetry';
 import type { TrackingDeps } from '../deps.js';
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -21,6 +22,13 @@ function within<T>(promise: Promise<T>, ms: number): Promise<T> {
  */
 export const healthRoutes: FastifyPluginAsyncTypebox<{ deps: TrackingDeps }> = async (app, { deps }) => {
   app.get('/healthz', { schema: { response: { 200: Status } } }, async () => ({ status: 'ok' as const }));
+
+  // Prometheus (text exposition, not JSON): public unless a metrics token is configured.
+  const scrape = metricsEndpoint(deps.metricsToken);
+  app.get('/metrics', {}, async (request, reply) => {
+    const r = await scrape(request.headers.authorization);
+    return reply.code(r.status).type(r.contentType).send(r.body);
+  });
 
   app.get('/readyz', { schema: { response: { 200: Status, 503: NotReady } } }, async (request, reply) => {
     const failing: string[] = [];

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { performance } from 'node:perf_hooks';
 import { TRACKING_SUBJECT_TOKEN, type LinkClicked } from '@postbus/contracts';
+import { metrics } from '@postbus/telemetry';
 import type { ClickOutbox } from '../adapters/clicks.js';
 import type { Hit, OpenRecorder } from '../adapters/hits.js';
 import { recipientHashOf } from '../adapters/recipients.js';
@@ -77,7 +78,9 @@ export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async 
       const opened = openToken(tokens, 'open', request);
       const ref = opened.ok ? messageRef(opened.payload) : undefined;
       if (ref && request.method === 'GET') {
-        const event = openedEvent(ref, classifySource(request.headers['user-agent']), clock());
+        const source = classifySource(request.headers['user-agent']);
+        const event = openedEvent(ref, source, clock());
+        metrics.trackingHit('open', source).inc();
         request.trackingHit = { subject: bus.subjects.tracking(ref.accountId, TRACKING_SUBJECT_TOKEN.EmailOpened), event };
       }
       return sendPixel(reply);
@@ -97,6 +100,7 @@ export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async 
         const now = clock();
         const source = judge.judge({ messageId: ref.messageId, url, issuedAtSeconds: opened.payload.issuedAt, byUserAgent: classifySource(request.headers['user-agent']), nowMs: now.getTime() });
         const event = clickedEvent(ref, url, source, now);
+        metrics.trackingHit('click', source).inc();
         // Durable before the redirect; when the outbox is away the person is redirected all the same.
         if (await clicks.write(event)) request.trackingClick = event;
       }
