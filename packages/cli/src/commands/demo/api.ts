@@ -83,8 +83,15 @@ export async function logIn(admin: Admin, username: string, password: string): P
 
 /** This catcher's account from an earlier run, so that reruns do not pile up accounts. */
 export async function findEarlierAccount(admin: Admin, catcher: Catcher): Promise<string | undefined> {
-  const { accounts } = (await admin.expect(200, 'GET', '/v1/accounts')) as { accounts: Array<{ id: string; name: string; fromAddress: string; smtp?: { host: string; port: number } }> };
-  return accounts.find((a) => a.name === ACCOUNT_NAME && a.fromAddress === DEMO_FROM && a.smtp?.host === catcher.host && a.smtp?.port === catcher.port)?.id;
+  type Page = { accounts: Array<{ id: string; name: string; fromAddress: string; smtp?: { host: string; port: number } }>; next?: string | null };
+  // Every page: the list is paged (100 a page by default).
+  for (let after: string | null | undefined = undefined; ; ) {
+    const page = (await admin.expect(200, 'GET', `/v1/accounts${after ? `?after=${encodeURIComponent(after)}` : ''}`)) as Page;
+    const found = page.accounts.find((a) => a.name === ACCOUNT_NAME && a.fromAddress === DEMO_FROM && a.smtp?.host === catcher.host && a.smtp?.port === catcher.port);
+    if (found) return found.id;
+    after = page.next;
+    if (!after) return undefined;
+  }
 }
 
 export async function registerAccount(admin: Admin, catcher: Catcher): Promise<string> {
