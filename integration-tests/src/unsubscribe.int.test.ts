@@ -120,6 +120,11 @@ describe('unsubscribe and tracking, end to end', () => {
     const stats = (await w.admin.request('GET', `/v1/stats/engagement?accountId=${accountId}`)).body;
     expect(stats).toMatchObject({ sent: 2, unsubscribed: 1, opens: { raw: 1, human: 1, messagesHuman: 1 }, clicks: { raw: 1, human: 0, scanner: 1, messagesHuman: 0 } });
     expect(stats.rates).toMatchObject({ openHuman: 0.5, clickRaw: 0.5, clickHuman: 0 });
+    // The same per UTC day (all of it today).
+    const daily = (await w.admin.request('GET', `/v1/stats/daily?accountId=${accountId}`)).body;
+    expect(daily.days).toEqual([
+      expect.objectContaining({ day: new Date().toISOString().slice(0, 10), sent: 2, suppressed: 2, unsubscribed: 1, opens: { raw: 1, human: 1 }, clicks: { raw: 1, human: 0 } }),
+    ]);
   }, 120_000);
 
   it('tracking follows the message kind, the message’s choice and the platform-wide switch', async () => {

@@ -59,6 +59,24 @@ const Engagement = Type.Object({
   }),
 });
 
+const Day = Type.Object({
+  /** UTC day, `YYYY-MM-DD`. */
+  day: Type.String(),
+  queued: Type.Integer(),
+  sent: Type.Integer(),
+  failed: Type.Integer(),
+  suppressed: Type.Integer(),
+  bounced: Type.Object({ hard: Type.Integer(), soft: Type.Integer(), sender: Type.Integer() }),
+  complained: Type.Integer(),
+  opens: Type.Object({ raw: Type.Integer(), human: Type.Integer() }),
+  clicks: Type.Object({ raw: Type.Integer(), human: Type.Integer() }),
+  unsubscribed: Type.Integer(),
+  /** Per message sent that day (null when none was): hard bounces and complaints counted on their own day. */
+  rates: Type.Object({ hardBounce: Type.Union([Type.Number(), Type.Null()]), complaint: Type.Union([Type.Number(), Type.Null()]) }),
+});
+
+const MAX_DAYS = 366;
+
 /** Read tables may not exist before the projector first ran: nothing to count then. */
 async function rows(query: () => Promise<Array<Record<string, any>>>): Promise<Array<Record<string, any>>> {
   try {
@@ -155,6 +173,85 @@ export const statsRoutes: FastifyPluginAsyncTypebox<StatsRoutesOptions> = async 
           hardBounce: rate(b.hard ?? 0),
           complaint: rate(b.complained ?? 0),
         },
+      };
+    },
+  );
+  app.get(
+    '/daily',
+    {
+      schema: {
+        tags: ['stats'],
+        summary: 'Per UTC day: queued, sent, failed, suppressed, bounced, complained, opened and clicked (human and raw), unsubscribed, and the rates',
+        querystring: StatsQuery,
+        response: { 200: Type.Object({ since: Type.String(), until: Type.String(), days: Type.Array(Day) }), ...errors },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const until = q.until ? new Date(q.until) : (deps.clock?.() ?? new Date());
+      const since = q.since ? new Date(q.since) : new Date(until.getTime() - 30 * 86_400_000);
+      if (since.getTime() >= until.getTime()) throw new PostbusError('invalid_period', 'since must be before until', { status: 400 });
+      if (until.getTime() - since.getTime() > MAX_DAYS * 86_400_000) throw new PostbusError('invalid_period', `at most ${MAX_DAYS} days at a time`, { status: 400 });
+      const scope = (time: string): SQLQuery =>
+        sql.join(
+          [
+            sql`${sql.ident(time)} >= ${since} AND ${sql.ident(time)} < ${until}`,
+            ...(q.accountId ? [sql`account_id = ${q.accountId}`] : []),
+            ...(q.campaignId ? [sql`campaign_id = ${q.campaignId}`] : []),
+          ],
+          sql` AND `,
+        );
+      const dayOf = (time: string) => sql`to_char(${sql.ident(time)} AT TIME ZONE 'UTC', 'YYYY-MM-DD')`;
+      const [queued, outcomes, bounces, opens, clicks, unsubscribed] = await withDatabase(() =>
+        Promise.all([
+          rows(() => db.query(sql`SELECT ${dayOf('queued_at')} AS day, count(*)::int AS n FROM email_queue WHERE ${scope('queued_at')} GROUP BY 1`)),
+          rows(() =>
+            db.query(sql`
+              SELECT ${dayOf('outcome_at')} AS day,
+                     count(*) FILTER (WHERE status = 'sent')::int AS sent,
+                     count(*) FILTER (WHERE status = 'failed')::int AS failed,
+                     count(*) FILTER (WHERE status = 'suppressed')::int AS suppressed
+              FROM email_queue WHERE ${scope('outcome_at')} GROUP BY 1`),
+          ),
+          rows(() =>
+            db.query(sql`
+              SELECT ${dayOf('occurred_at')} AS day,
+                     count(*) FILTER (WHERE kind = 'bounce' AND severity = 'hard')::int AS hard,
+                     count(*) FILTER (WHERE kind = 'bounce' AND severity = 'soft')::int AS soft,
+                     count(*) FILTER (WHERE kind = 'bounce' AND severity = 'sender')::int AS sender,
+                     count(*) FILTER (WHERE kind = 'complaint')::int AS complained
+              FROM bounce_list WHERE ${scope('occurred_at')} GROUP BY 1`),
+          ),
+          rows(() => db.query(sql`SELECT ${dayOf('occurred_at')} AS day, count(*)::int AS raw, count(*) FILTER (WHERE source = 'human')::int AS human FROM open_events WHERE ${scope('occurred_at')} GROUP BY 1`)),
+          rows(() => db.query(sql`SELECT ${dayOf('occurred_at')} AS day, count(*)::int AS raw, count(*) FILTER (WHERE source = 'human')::int AS human FROM click_events WHERE ${scope('occurred_at')} GROUP BY 1`)),
+          rows(() => db.query(sql`SELECT ${dayOf('unsubscribed_at')} AS day, count(*)::int AS n FROM unsubscribe_list WHERE ${scope('unsubscribed_at')} GROUP BY 1`)),
+        ]),
+      );
+      const byDay = (list: Array<Record<string, any>>) => new Map(list.map((r) => [r.day as string, r]));
+      const maps = { queued: byDay(queued), outcomes: byDay(outcomes), bounces: byDay(bounces), opens: byDay(opens), clicks: byDay(clicks), unsubscribed: byDay(unsubscribed) };
+      const days = new Set(Object.values(maps).flatMap((m) => [...m.keys()]));
+      return {
+        since: since.toISOString(),
+        until: until.toISOString(),
+        days: [...days].sort().map((day) => {
+          const o = maps.outcomes.get(day);
+          const b = maps.bounces.get(day);
+          const sent = (o?.sent as number | undefined) ?? 0;
+          const rate = (x: number) => (sent > 0 ? Number((x / sent).toFixed(4)) : null);
+          return {
+            day,
+            queued: (maps.queued.get(day)?.n as number | undefined) ?? 0,
+            sent,
+            failed: (o?.failed as number | undefined) ?? 0,
+            suppressed: (o?.suppressed as number | undefined) ?? 0,
+            bounced: { hard: b?.hard ?? 0, soft: b?.soft ?? 0, sender: b?.sender ?? 0 },
+            complained: b?.complained ?? 0,
+            opens: { raw: maps.opens.get(day)?.raw ?? 0, human: maps.opens.get(day)?.human ?? 0 },
+            clicks: { raw: maps.clicks.get(day)?.raw ?? 0, human: maps.clicks.get(day)?.human ?? 0 },
+            unsubscribed: (maps.unsubscribed.get(day)?.n as number | undefined) ?? 0,
+            rates: { hardBounce: rate(b?.hard ?? 0), complaint: rate(b?.complained ?? 0) },
+          };
+        }),
       };
     },
   );
