@@ -27,6 +27,7 @@ const UNPAGED: Record<string, string> = {
   '/v1/messages/{id}': 'one message; its timeline is bounded by its attempts',
   '/v1/messages/{id}/events': 'one message’s request and delivery events (send_logs), bounded by its attempts; opens and clicks are not in it',
   '/v1/bounces/summary': 'an aggregate: one row per account',
+  '/v1/stats/daily': 'an aggregate: one row per UTC day, at most 366 days a request',
 };
 
 describe('security headers and CORS', () => {
