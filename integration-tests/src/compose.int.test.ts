@@ -5,8 +5,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectBus } from '@postbus/bus';
-import { streamName } from '@postbus/contracts';
+import { connectBus, deleteNamespace } from '@postbus/bus';
+import { bucketSpecs, streamName, streamSpecs } from '@postbus/contracts';
 import { createTestDatabase, freePort, sharedNatsUrl, startNatsServer, testNamespace, waitFor, type NatsServer, type TestDatabase } from '@postbus/testing';
 
 /**
@@ -228,6 +228,13 @@ describe("each service's compose command, run here under Node", () => {
   afterAll(async () => {
     for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     await db?.drop();
+    // The services made the namespace's streams and buckets on the shared server: remove them.
+    const bus = await connectBus({ servers: [sharedNatsUrl()], name: 'compose-cleanup', namespace: ns });
+    try {
+      await deleteNamespace(bus, streamSpecs(ns), bucketSpecs(ns));
+    } finally {
+      await bus.close();
+    }
   });
 
   /** The service's compose environment, pointed at this machine (the image's listen-on-all is left out). */
