@@ -1,5 +1,5 @@
 import { sql, type Queryable } from '@databases/pg';
-import { addressHash, derivedId, normaliseAddress } from '@postbus/contracts';
+import { addressHash, normaliseAddress } from '@postbus/contracts';
 
 /** The suppression list: keyed by the hash of the normalised address (one normaliser for every service). */
 export async function addSuppression(db: Queryable, address: string, reason: string, source: string): Promise<boolean> {
@@ -23,9 +23,4 @@ export async function addSuppressionRow(db: Queryable, address: string, reason: 
     RETURNING encode(address_hash, 'hex') AS hash, (extract(epoch FROM created_at) * 1000000)::bigint AS micros`);
   const row = rows[0];
   return row ? { hashHex: row.hash as string, createdAtMicros: Number(row.micros) } : null;
-}
-
-/** The id of the AddressSuppressed event of a suppression row: the same for every writer (admin, tracking, bounces). */
-export function suppressionEventId(hashHex: string, createdAtMicros: number): string {
-  return derivedId('evt', 'AddressSuppressed', hashHex, createdAtMicros);
 }

@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { derivedId } from '../ids.js';
 import { CampaignTag } from '../schema.js';
 import { envelope } from './envelope.js';
 
@@ -60,6 +61,15 @@ export const AddressSuppressed = envelope(
   ),
 );
 export type AddressSuppressed = Static<typeof AddressSuppressed>;
+
+/**
+ * The id of a suppression row's AddressSuppressed event: derived from the row itself (its
+ * address hash and created_at in microseconds), so whoever publishes it — tracking, the admin,
+ * the bounce processor, a reconciler — it is one fact.
+ */
+export function suppressionEventId(addressHashHex: string, createdAtMicros: number): string {
+  return derivedId('evt', 'AddressSuppressed', addressHashHex, createdAtMicros);
+}
 
 /** SUPPRESSION: a person lifted a suppression, with a reason (audited). */
 export const SuppressionRemoved = envelope(

@@ -6,6 +6,7 @@ import {
   addressHash,
   derivedId,
   normaliseAddress,
+  suppressionEventId,
   suppressionShard,
   type AddressSuppressed,
   type SuppressionRemoved,
@@ -70,17 +71,12 @@ const toView = (r: Row): SuppressionView => ({
   createdAt: new Date(Math.floor(r.micros / 1000)).toISOString(),
 });
 
-/**
- * The same id tracking gives the event of a row it wrote (services/tracking, domain/events.ts):
- * derived from the row itself, so whoever publishes a row's AddressSuppressed, it is one fact.
- */
-export const suppressedEventId = (hashHex: string, createdAtMicros: number) => derivedId('evt', 'AddressSuppressed', hashHex, createdAtMicros);
 /** One removal per suppression row: a retried DELETE (the row still there) carries the same id. */
 export const removedEventId = (hashHex: string, createdAtMicros: number) => derivedId('evt', 'SuppressionRemoved', hashHex, createdAtMicros);
 
 function suppressedEvent(row: Row, actor: string): AddressSuppressed {
   return {
-    id: suppressedEventId(row.hash, row.micros),
+    id: suppressionEventId(row.hash, row.micros),
     type: 'AddressSuppressed',
     version: 1,
     occurredAt: new Date(Math.floor(row.micros / 1000)).toISOString(),

@@ -1,5 +1,4 @@
-import { addressHash, derivedId, type AddressSuppressed, type EmailBounced, type EmailComplained, type Unsubscribed } from '@postbus/contracts';
-import { suppressionEventId } from '@postbus/db';
+import { addressHash, derivedId, suppressionEventId, type AddressSuppressed, type EmailBounced, type EmailComplained, type Unsubscribed } from '@postbus/contracts';
 
 /** What packages/classify found about one recipient of a report (the fields this service uses). */
 export interface RecipientFinding {
@@ -132,7 +131,7 @@ export function decideMailedUnsubscribe(recipient: string, m: MatchedMessage, wh
 
 /**
  * The AddressSuppressed event of a new suppression row: its id and time come from the row
- * (packages/db `suppressionEventId`), as every writer of the list names it.
+ * (`suppressionEventId` in packages/contracts), as every writer of the list names it.
  */
 export function suppressedEvent(row: { hashHex: string; createdAtMicros: number }, reason: string, source: string, accountId: string | null, messageId: string): AddressSuppressed {
   return {

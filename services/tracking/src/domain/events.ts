@@ -4,7 +4,7 @@ import {
   CampaignTag,
   MessageId,
   checker,
-  derivedId,
+  suppressionEventId,
   type AddressSuppressed,
   type EmailOpened,
   type HitSource,
@@ -109,9 +109,7 @@ export interface SuppressionRowRef {
   readonly source: string;
 }
 
-export function suppressionEventId(addressHashHex: string, createdAtMicros: number): string {
-  return derivedId('evt', 'AddressSuppressed', addressHashHex, createdAtMicros);
-}
+export { suppressionEventId };
 
 export function suppressedEvent(row: SuppressionRowRef, ref: MessageRef | undefined, at: Date): AddressSuppressed {
   return {
