@@ -21,3 +21,4 @@ export * from './events/ids.js';
 export * from './limits.js';
 export * from './runtime.js';
 export * from './verp.js';
+export * from './rate-limit.js';

@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { performance } from 'node:perf_hooks';
 import { LIMITS, type GatewayDeps } from './deps.js';
-import { RateLimiter } from './domain/rate-limit.js';
+import { RateLimiter } from '@postbus/contracts';
 import { errorHandler, registerCors, registerSecurityHeaders, sendProblem } from './http/responses.js';
 import { healthRoutes } from './routes/health.js';
 import { sponsorRoutes } from './routes/sponsors.js';

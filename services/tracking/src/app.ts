@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { ClickOutbox } from './adapters/clicks.js';
 import { OpenRecorder } from './adapters/hits.js';
 import { LIMITS, type TrackingDeps } from './deps.js';
-import { RateLimiter } from './domain/rate-limit.js';
+import { RateLimiter } from '@postbus/contracts';
 import { errorHandler, registerSecurityHeaders, sendNotFound, sendPixel } from './http/responses.js';
 import { healthRoutes } from './routes/health.js';
 import { trackRoutes } from './routes/track.js';

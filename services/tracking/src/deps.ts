@@ -2,7 +2,7 @@ import type { Bus } from '@postbus/bus';
 import type { Database } from '@postbus/db';
 import type { LeadTokens, TokenKeyring } from '@postbus/secrets';
 import type { Logger } from '@postbus/telemetry';
-import type { RateLimitOptions } from './domain/rate-limit.js';
+import type { RateLimitOptions } from '@postbus/contracts';
 
 /** Everything buildTracking needs, built by main.ts (or by a test) — the app reads no config itself. */
 export interface TrackingDeps {

@@ -7,7 +7,7 @@ import { activeOffers, getOffer, insertLead, withDatabase, type OfferRow } from 
 import { leadAad } from '../adapters/forwarder.js';
 import { LIMITS, type GatewayDeps } from '../deps.js';
 import { LeadBody, leadRequestHash, type ForwardedLead } from '../domain/lead.js';
-import type { RateLimiter } from '../domain/rate-limit.js';
+import type { RateLimiter } from '@postbus/contracts';
 import { credentialKey, resolveCredential, type Credential } from '../http/credential.js';
 import { sendProblem } from '../http/responses.js';
 

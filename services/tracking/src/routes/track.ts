@@ -9,7 +9,7 @@ import { LIMITS, type TrackingDeps } from '../deps.js';
 import { clickedEvent, messageRef, openedEvent } from '../domain/events.js';
 import { offerLinkOf, offerRedirect } from '../domain/offer-link.js';
 import { errorPage } from '../domain/pages.js';
-import type { RateLimiter } from '../domain/rate-limit.js';
+import type { RateLimiter } from '@postbus/contracts';
 import { ClickJudge } from '../domain/scanner.js';
 import { classifySource } from '../domain/user-agent.js';
 import { sendNotFound, sendPage, sendPixel } from '../http/responses.js';
