@@ -30,7 +30,7 @@ import {
   type SoftBounceRule,
   type Where,
 } from './domain/decide.js';
-import { reportText, topHeaders } from './domain/headers.js';
+import { reportText } from './domain/headers.js';
 
 /** Opens the unsubscribe token of a mailed request (a TokenKeyring from packages/secrets). */
 export interface UnsubscribeTokens {
@@ -190,7 +190,7 @@ interface Decided {
 
 async function decide(deps: ProcessorDeps, tx: Queryable, from: ReportSource, report: ParsedReport, mail: Pick<ReportMail, 'source'>, where: Where): Promise<Decided[]> {
   const out: Decided[] = [];
-  const top = topHeaders(mail.source);
+  const top = report.headers;
   // A VERP return path names the message for certain; else the returned original's Message-ID.
   const byVerp = verpMessageId(top['x-original-to']) ?? verpMessageId(top['delivered-to']) ?? verpMessageId(top['envelope-to']) ?? verpMessageId(top['to']);
   const named = byVerp ?? ourMessageId(report.original.messageId) ?? ourMessageId(report.original.headers['message-id']);

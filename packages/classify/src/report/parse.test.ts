@@ -45,6 +45,11 @@ describe('parseReport', () => {
     expect(r.original.headers).toMatchObject({ 'x-postbus-message': 'm-1', 'return-path': '<b@postbus.test>', to: 'bob@example.com' });
   });
 
+  it('reads the report mail’s own top header fields, unfolded, first occurrence', () => {
+    const h = parseReport('Subject: unsubscribe\r\n abc\r\nSubject: second\r\nTo: a@b.c\r\n\r\nSubject: body\r\n').headers;
+    expect(h).toEqual({ subject: 'unsubscribe abc', to: 'a@b.c' });
+  });
+
   it('a delay is kind delay and never suppresses', () => {
     const r = parseReport(dsn('Final-Recipient: rfc822; bob@example.com\nAction: delayed\nStatus: 4.4.1\nDiagnostic-Code: smtp; 450 4.1.1 user unknown'));
     expect(r.kind).toBe('delay');

@@ -36,7 +36,7 @@ export function parseReport(raw: string | Uint8Array): ParsedReport {
   const walked = walk(text.replace(/\r\n?/g, '\n').replace(/^\s+/, ''));
   if (walked.root.headers.length === 0) throw new ReportParseError('no mail header found: not a mail');
   const ctx = new Context(walked.root);
-  return { ...read(ctx), truncated: truncated || walked.truncated };
+  return { ...read(ctx), headers: toRecord(walked.root.headers), truncated: truncated || walked.truncated };
 }
 
 /** The report's root and its own parts (not those inside a returned message), in tree order. */
@@ -57,7 +57,7 @@ class Context {
   }
 }
 
-function read(ctx: Context): Omit<ParsedReport, 'truncated'> {
+function read(ctx: Context): Omit<ParsedReport, 'truncated' | 'headers'> {
   const arf = ctx.find('message/feedback-report');
   if (arf || ctx.root.params['report-type']?.toLowerCase() === 'feedback-report' || isJmrp(ctx)) return complaint(ctx, arf);
 
@@ -145,7 +145,7 @@ function dsnRecipients(dsn: DeliveryStatus, fromText: ReturnType<typeof recipien
   return { kind, recipients };
 }
 
-function complaint(ctx: Context, arf: Part | undefined): Omit<ParsedReport, 'truncated'> {
+function complaint(ctx: Context, arf: Part | undefined): Omit<ParsedReport, 'truncated' | 'headers'> {
   const { fields: f, rcptTo } = arf ? parseFeedbackReport(arf.body) : { fields: {} as Record<string, string>, rcptTo: [] };
   const original = originalOf(ctx, undefined);
   // Microsoft's JMRP (not ARF) names the complaining recipient in a header of the returned message.

@@ -93,6 +93,8 @@ export interface ParsedReport {
   readonly original: OriginalMessage;
   readonly complaint?: ComplaintReport;
   readonly reportingMta?: string;
+  /** The report mail's own top-level header fields (lower-case names, first occurrence, unfolded). */
+  readonly headers: Readonly<Record<string, string>>;
   /** The input or its structure went past a limit and was cut. */
   readonly truncated: boolean;
 }

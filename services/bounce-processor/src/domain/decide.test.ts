@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { addressHash } from '@postbus/contracts';
 import { decideBounce, decideComplaint, decideMailedUnsubscribe, ourMessageId, scrubDiagnostic, suppressedEvent, type RecipientFinding } from './decide.js';
-import { topHeaders } from './headers.js';
 import { rateFaults } from './rates.js';
 
 const where = { source: 'imap:mbx_1', reportKey: 'mbx_1:7:42', at: new Date('2026-06-01T10:00:00.000Z') };
@@ -74,10 +73,6 @@ describe('helpers', () => {
     expect(ourMessageId('<msg_01J0000000000000000000000A@sender.test>')).toBe('msg_01J0000000000000000000000A');
     expect(ourMessageId('<CAF=abc@mail.gmail.com>')).toBeUndefined();
     expect(ourMessageId(undefined)).toBeUndefined();
-  });
-  it('reads the top header fields, unfolded, first occurrence', () => {
-    const h = topHeaders('Subject: unsubscribe\r\n abc\r\nSubject: second\r\nTo: a@b.c\r\n\r\nSubject: body\r\n');
-    expect(h).toEqual({ subject: 'unsubscribe abc', to: 'a@b.c' });
   });
 });
 
