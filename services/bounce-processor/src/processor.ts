@@ -201,6 +201,10 @@ async function decide(deps: ProcessorDeps, tx: Queryable, from: ReportSource, re
     return m && m.accountId ? { ...m, accountId: m.accountId } : null;
   };
 
+  // Soft bounces of the address within the rule's window, this one included (0 for any other severity).
+  const softCount = async (severity: string, recipient: string): Promise<number> =>
+    severity === 'soft' ? (await softBouncesSince(tx, addressHash(recipient), new Date(where.at.getTime() - (deps.softBounce ?? DEFAULT_SOFT_BOUNCE_RULE).windowMs))) + 1 : 0;
+
   // A mailed unsubscribe: the token in the subject says who and which message.
   const subject = top['subject'] ?? '';
   const token = TOKEN_IN_SUBJECT.exec(subject)?.[1];
@@ -230,7 +234,7 @@ async function decide(deps: ProcessorDeps, tx: Queryable, from: ReportSource, re
         const message = await messageFor(r.recipient);
         if (!message) continue;
         const recipient = message.recipient;
-        const soft = r.severity === 'soft' ? (await softBouncesSince(tx, addressHash(recipient), new Date(where.at.getTime() - (deps.softBounce ?? DEFAULT_SOFT_BOUNCE_RULE).windowMs))) + 1 : 0;
+        const soft = await softCount(r.severity, recipient);
         out.push({ decision: decideBounce({ ...r, recipient }, message, where, soft, deps.softBounce), recipient, message });
         if (byId) break; // one recipient per message of ours
       }
@@ -239,7 +243,7 @@ async function decide(deps: ProcessorDeps, tx: Queryable, from: ReportSource, re
       if (out.length === 0 && report.recipients.length === 0 && byVerp && byId?.accountId) {
         const message = { ...byId, accountId: byId.accountId };
         const verdict = classifyBounce({ diagnostic: reportText(mail.source) });
-        const soft = verdict.severity === 'soft' ? (await softBouncesSince(tx, addressHash(message.recipient), new Date(where.at.getTime() - (deps.softBounce ?? DEFAULT_SOFT_BOUNCE_RULE).windowMs))) + 1 : 0;
+        const soft = await softCount(verdict.severity, message.recipient);
         out.push({ decision: decideBounce({ recipient: message.recipient, ...verdict }, message, where, soft, deps.softBounce), recipient: message.recipient, message });
       }
       return out;
