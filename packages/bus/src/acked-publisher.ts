@@ -1,22 +1,33 @@
-import { createInbox, headers, type Msg, type Subscription } from '@nats-io/nats-core';
-import { InfrastructureError, PostbusError, encodeEvent, type PostbusEvent } from '@postbus/contracts';
+import { createInbox, headers, type Msg, type MsgHdrs, type Subscription } from '@nats-io/nats-core';
+import type { PubAck } from '@nats-io/jetstream';
+import { InfrastructureError, encodeEvent, type PostbusEvent } from '@postbus/contracts';
 import type { Bus } from './connection.js';
-import { withTraceHeaders } from './publish.js';
+import { mapPublishError, withTraceHeaders } from './publish-common.js';
 
 interface Pending {
-  readonly resolve: () => void;
+  readonly resolve: (ack: PubAck) => void;
   readonly reject: (err: Error) => void;
   readonly deadline: number;
   readonly subject: string;
 }
 
+export interface PayloadOptions {
+  /** `Nats-Msg-Id`: a retry of the same fact is dropped as a duplicate. */
+  readonly msgId: string;
+  /** Optimistic concurrency for one aggregate: the subject's last sequence as read. 0 = subject must be empty. */
+  readonly expectLastSubjectSeq?: number;
+  readonly headers?: MsgHdrs;
+  readonly timeoutMs?: number;
+}
+
 /**
  * JetStream publishes with acknowledgements, many in flight, at a fraction of the client's
  * per-request cost: one reply subscription (`<inbox>.<n>`) and one timer for all of them, where
- * `js.publish` makes a request object, a timer and an Error per publish. Each event still goes
- * with its id as `Nats-Msg-Id` (a retry is dropped as a duplicate) and each promise settles only
- * on the stream's own acknowledgement, or fails (timeout, error reply, connection closed) so the
- * caller can retry. No expected-sequence checks: aggregates publish through `publishEvent`.
+ * `js.publish` makes a request object, a timer and two Errors (one with a stack) per publish —
+ * measured, more than the publish itself. Each message goes with its id as `Nats-Msg-Id` (a
+ * retry is dropped as a duplicate) and each promise settles only on the stream's own
+ * acknowledgement, or fails (timeout, error reply, connection closed) so the caller can retry.
+ * Every publish of a connection goes through one of these (`sharedPublisher`).
  */
 export class AckedPublisher {
   private readonly prefix = `${createInbox()}.`;
@@ -28,8 +39,10 @@ export class AckedPublisher {
 
   constructor(private readonly bus: Bus, private readonly timeoutMs = 10_000) {
     this.sub = bus.nc.subscribe(`${this.prefix}*`, { callback: (err, msg) => (err ? this.failAll(err) : this.onAck(msg)) });
-    this.sweep = setInterval(() => this.expire(), Math.min(1_000, Math.max(50, this.timeoutMs / 4)));
+    // Often enough for a caller's shorter timeout too (a pass is a walk over what is in flight).
+    this.sweep = setInterval(() => this.expire(), Math.min(250, Math.max(50, this.timeoutMs / 4)));
     this.sweep.unref();
+    void bus.nc.closed().then(() => this.close());
   }
 
   /** In flight, not yet acknowledged. */
@@ -38,25 +51,25 @@ export class AckedPublisher {
   }
 
   /** Validates and publishes the event; resolves once the stream has stored it (or knew it already). */
-  publish(subject: string, event: PostbusEvent): Promise<void> {
-    let payload: Uint8Array;
-    try {
-      payload = encodeEvent(event);
-    } catch (err) {
-      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-    }
+  async publish(subject: string, event: PostbusEvent): Promise<void> {
+    await this.publishPayload(subject, encodeEvent(event), { msgId: event.id });
+  }
+
+  /** Publishes an encoded message (the active trace context goes in its headers); resolves with the stream's acknowledgement. */
+  publishPayload(subject: string, payload: Uint8Array, opts: PayloadOptions): Promise<PubAck> {
     if (this.closed) return Promise.reject(new InfrastructureError('log_unavailable', 'the publisher is closed'));
     const n = this.next++;
-    return new Promise<void>((resolve, reject) => {
-      this.pending.set(n, { resolve, reject, deadline: Date.now() + this.timeoutMs, subject });
+    return new Promise<PubAck>((resolve, reject) => {
+      this.pending.set(n, { resolve, reject, deadline: Date.now() + (opts.timeoutMs ?? this.timeoutMs), subject });
       try {
-        const h = headers();
-        h.set('Nats-Msg-Id', event.id);
+        const h = opts.headers ?? headers();
+        h.set('Nats-Msg-Id', opts.msgId);
+        if (opts.expectLastSubjectSeq !== undefined) h.set('Nats-Expected-Last-Subject-Sequence', String(opts.expectLastSubjectSeq));
         withTraceHeaders(h);
         this.bus.nc.publish(subject, payload, { reply: `${this.prefix}${n}`, headers: h });
       } catch (err) {
         this.pending.delete(n);
-        reject(new InfrastructureError('log_unavailable', 'the event log is unavailable', err));
+        reject(mapPublishError(err, subject));
       }
     });
   }
@@ -71,18 +84,18 @@ export class AckedPublisher {
       p.reject(new InfrastructureError('log_unavailable', `no stream stored ${p.subject} (${msg.headers.code})`));
       return;
     }
-    const text = msg.string();
-    if (!text.includes('"error"')) {
-      p.resolve();
+    let reply: { stream?: string; seq?: number; duplicate?: boolean; domain?: string; error?: { err_code?: number; description?: string } };
+    try {
+      reply = JSON.parse(msg.string()) as typeof reply;
+    } catch (err) {
+      p.reject(new InfrastructureError('log_unavailable', `an unreadable acknowledgement for ${p.subject}`, err));
       return;
     }
-    let description = 'error';
-    try {
-      description = (JSON.parse(text) as { error?: { description?: string } }).error?.description ?? description;
-    } catch {
-      // not JSON: keep the generic text
+    if (reply.error || typeof reply.seq !== 'number') {
+      p.reject(mapPublishError({ code: reply.error?.err_code, message: reply.error?.description ?? 'error' }, p.subject));
+      return;
     }
-    p.reject(/maximum|storage|resources/i.test(description) ? new InfrastructureError('log_full', 'the event log is full') : new PostbusError('publish_refused', `the stream refused ${p.subject}: ${description}`, { status: 503, retryable: true }));
+    p.resolve({ stream: reply.stream ?? '', seq: reply.seq, duplicate: reply.duplicate === true, domain: reply.domain ?? '' });
   }
 
   private expire(): void {
@@ -103,9 +116,22 @@ export class AckedPublisher {
 
   /** Fails what is still waiting and stops listening. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweep);
     this.failAll(new Error('closed'));
-    this.sub.unsubscribe();
+    if (!this.bus.nc.isClosed()) this.sub.unsubscribe();
   }
+}
+
+const shared = new WeakMap<Bus['nc'], AckedPublisher>();
+
+/** The connection's publisher, made at its first use and closed with the connection. */
+export function sharedPublisher(bus: Bus): AckedPublisher {
+  let p = shared.get(bus.nc);
+  if (!p) {
+    p = new AckedPublisher(bus);
+    shared.set(bus.nc, p);
+  }
+  return p;
 }
