@@ -22,3 +22,4 @@ export * from './limits.js';
 export * from './runtime.js';
 export * from './verp.js';
 export * from './rate-limit.js';
+export * from './random.js';

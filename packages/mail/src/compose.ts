@@ -1,5 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { AddressError, ValidationError, parseAddress } from '@postbus/contracts';
+import { AddressError, ValidationError, parseAddress, pooledRandomBytes as randomBytes } from '@postbus/contracts';
 import { chooseTransferEncoding, encodeBody, type TransferEncoding } from './body.js';
 import {
   assertExtraHeaderName,

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, hkdfSync } from 'node:crypto';
+import { pooledRandomBytes as randomBytes } from '@postbus/contracts';
 import { SecretError } from './errors.js';
 import { KEY_BYTES, assertUniqueIds, isValidKeyId, type MasterKey } from './keys.js';
 import { PayloadReader, PayloadWriter } from './token-codec.js';
