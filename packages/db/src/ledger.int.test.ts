@@ -5,7 +5,7 @@ import { migrate } from './migrate.js';
 import { sql } from '@databases/pg';
 import { accountUsage, insertDeliveries } from './ledger/dispatch.js';
 import { claimBatch, startEpoch } from './ledger/claim.js';
-import { advance } from './ledger/outcome.js';
+import { AdvanceBatcher, advance, type AdvanceInput, type Outcome } from './ledger/outcome.js';
 import { addSuppression } from './suppression.js';
 
 const A = 'acc_01JAAAAAAAAAAAAAAAAAAAAAAA';
@@ -33,10 +33,13 @@ async function queue(count: number, recipient = (i: number) => `r${i}@example.te
 
 const state = async (id: string) => (await db.query(sql`SELECT state FROM deliveries WHERE message_id = ${id}`))[0]?.state;
 
+let batcher: AdvanceBatcher;
+
 beforeAll(async () => {
   tdb = await createTestDatabase();
   db = connectDatabase({ url: tdb.url, poolSize: 4 });
   await migrate(db);
+  batcher = new AdvanceBatcher(db);
 });
 afterAll(async () => {
   await db.dispose();
@@ -127,4 +130,62 @@ describe('sending and outcomes', () => {
     await advance(db, { accountId: A, epoch, now, outcome: { kind: 'failed', messageId: items[0]!.messageId, reason: 'unknown_user', replyCode: 550 } });
     expect((await accountUsage(db, [A], now)).get(A)!.sentToday).toBe(0);
   });
+
+  it('given many calls in one batch, then each row ends as the single-call ledger_advance leaves it, and quota counts per account', async () => {
+    const B = 'acc_01JBBBBBBBBBBBBBBBBBBBBBBB';
+    const kinds: Array<(id: string) => Outcome> = [
+      (id) => ({ kind: 'sent', messageId: id, headerMessageId: '<s@x>', replyCode: 250, reply: '250 ok' }),
+      (id) => ({ kind: 'retry', messageId: id, consumed: true, reason: 'greylisted', replyCode: 451, reply: '451 later', nextAttemptAt: new Date(now.getTime() + 60_000) }),
+      (id) => ({ kind: 'retry', messageId: id, consumed: false, reason: 'account_unreachable', nextAttemptAt: new Date(now.getTime() + 30_000) }),
+      (id) => ({ kind: 'failed', messageId: id, reason: 'unknown_user', replyCode: 550, reply: '550 no such user' }),
+      (id) => ({ kind: 'uncertain', messageId: id, reason: 'connection_lost' }),
+    ];
+    // Two accounts, the same steps: account A through the batch, account B call by call
+    // through ledger_advance itself (0002), then the rows compared column by column.
+    const steps = async (accountId: string, apply: (inputs: AdvanceInput[]) => Promise<Array<{ recorded: boolean; marked: boolean; stale: boolean }>>) => {
+      const items = await queue(kinds.length + 1);
+      await db.query(sql`UPDATE deliveries SET account_id = ${accountId} WHERE message_id = ANY(${items.map((i) => i.messageId)}::text[])`);
+      const { epoch } = await startEpoch(db, accountId, now);
+      await claimBatch(db, { accountId, epoch, items, dailyLimit: 100, now });
+      // Every row `sending` first (one mark each), then every outcome at once with the last row's mark.
+      for (const it of items.slice(0, -1)) await apply([{ accountId, epoch, now, next: it.messageId }]);
+      const calls = items.slice(0, -1).map((it, i): AdvanceInput => ({ accountId, epoch, now, outcome: kinds[i]!(it.messageId) }));
+      calls.push({ accountId, epoch: epoch + 1, now, next: items.at(-1)!.messageId }); // a stale mark: refused
+      calls.push({ accountId, epoch, now, next: items.at(-1)!.messageId });
+      const results = await apply(calls);
+      const rows = await db.query(sql`SELECT state, claim_epoch, send_failures, outcome_at, reason, reply_code, reply, header_message_id, next_attempt_at, sending_at
+                                      FROM deliveries WHERE message_id = ANY(${items.map((i) => i.messageId)}::text[]) ORDER BY message_id`);
+      return { results, rows, usage: (await accountUsage(db, [accountId], now)).get(accountId)! };
+    };
+    const batched = await steps(A, (inputs) => Promise.all(inputs.map((input) => batcher.advance(input))));
+    const single = await steps(B, async (inputs) => {
+      const out = [];
+      for (const i of inputs) {
+        const o = i.outcome;
+        const [r] = await db.query(sql`SELECT recorded, marked, current_epoch FROM ledger_advance(${i.accountId}, ${i.epoch}, ${i.now}, ${o?.kind ?? null}, ${o?.messageId ?? null},
+          ${o && 'replyCode' in o ? (o.replyCode ?? null) : null}, ${o && 'reply' in o ? (o.reply ?? null) : null}, ${o?.kind === 'sent' ? o.headerMessageId : null},
+          ${o && 'reason' in o ? o.reason : null}, ${o?.kind === 'retry' ? o.nextAttemptAt : null}, ${o?.kind === 'retry' ? o.consumed : null}, ${i.next ?? null})`);
+        out.push({ recorded: r!.recorded, marked: r!.marked, stale: i.next ? Number(r!.current_epoch) !== i.epoch : false });
+      }
+      return out;
+    });
+    expect(batched.results).toEqual(single.results);
+    expect(batched.results.map((r) => r.recorded)).toEqual([true, true, true, true, true, false, false]);
+    expect(batched.results.slice(-2).map((r) => r.marked)).toEqual([false, true]);
+    expect(batched.rows).toEqual(single.rows);
+    expect(batched.rows.map((r) => r.state)).toEqual(['sent', 'retry_wait', 'retry_wait', 'failed', 'uncertain', 'sending']);
+    expect({ ...batched.usage, accountId: B }).toEqual(single.usage);
+    expect(batched.usage.sentToday).toBe(2); // the sent and the uncertain
+  });
+
+  it('given an outcome it does not know, then the whole batch is refused', async () => {
+    const items = await queue(1);
+    const { epoch } = await startEpoch(db, A, now);
+    await claimBatch(db, { accountId: A, epoch, items, dailyLimit: 10, now });
+    await advance(db, { accountId: A, epoch, now, next: items[0]!.messageId });
+    const bogus = { kind: 'bounced', messageId: items[0]!.messageId } as unknown as Outcome;
+    await expect(advance(db, { accountId: A, epoch, now, outcome: bogus })).rejects.toThrow(/unknown outcome/);
+    expect(await state(items[0]!.messageId)).toBe('sending');
+  });
 });
+

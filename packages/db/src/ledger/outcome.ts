@@ -44,9 +44,10 @@ export interface AdvanceResult {
 }
 
 /**
- * One call per message sent (`ledger_advance`, migrations/0002): the previous message's
- * outcome and the next message's `sending` mark, in one autocommit round trip (or several
- * workers' calls in one: `AdvanceBatcher`). The outcome is
+ * One call per message sent (`ledger_advance_many`, migrations/0011; the rules of 0002's
+ * `ledger_advance`): the previous message's outcome and the next message's `sending` mark, in
+ * one autocommit round trip (or several workers' calls in one: `AdvanceBatcher`, applied in
+ * three statements however many there are). The outcome is
  * written even by a worker whose epoch has passed (it knows what the server answered); the
  * mark is refused to it. The fence is the message row itself: a new epoch's recovery resets
  * every `claimed` row in the same transaction as the bump, so this UPDATE either finds the row
@@ -58,10 +59,10 @@ export async function advance(db: Database, input: AdvanceInput): Promise<Advanc
   return r!;
 }
 
-function toCall(input: AdvanceInput): Record<string, unknown> {
+function toCall(input: AdvanceInput, idx: number): Record<string, unknown> {
   const { outcome: o } = input;
   return {
-    account: input.accountId,
+    idx,    account: input.accountId,
     epoch: input.epoch,
     now: input.now.toISOString(),
     kind: o?.kind ?? null,
@@ -78,7 +79,7 @@ function toCall(input: AdvanceInput): Record<string, unknown> {
 
 /** Several advances (of different accounts) in one statement; each is applied on its own terms. */
 async function advanceMany(db: Database, inputs: readonly AdvanceInput[]): Promise<AdvanceResult[]> {
-  const rows = await db.query(sql`SELECT idx, recorded, marked, current_epoch FROM ledger_advance_many(${JSON.stringify(inputs.map(toCall))}::jsonb)`);
+  const rows = await db.query(sql`SELECT idx, recorded, marked, current_epoch FROM ledger_advance_many(${JSON.stringify(inputs.map((input, i) => toCall(input, i)))}::jsonb)`);
   const byIdx = new Map(rows.map((r) => [r.idx as number, r]));
   return inputs.map((input, i) => {
     const row = byIdx.get(i);
