@@ -100,6 +100,7 @@ async function main(): Promise<void> {
     const pidSets = procs.map((p) => p.pids());
     const cpuBefore = pidSets.map(groupCpu);
     const sinkBase = sink.pid ? cpuSeconds(sink.pid) : 0;
+    const pgBefore = new Map(pidsOf('postgres').map((pid) => [pid, cpuSeconds(pid)]));
 
     log(`pipeline: ${TOTAL} emails across ${ACCOUNTS} accounts through the admin API ...`);
     const t0 = performance.now();
@@ -142,6 +143,13 @@ async function main(): Promise<void> {
       return groupCpu(pidSets[i]!) + groupCpu(p.pids().filter((pid) => !before.has(pid)));
     });
     void sinkBase;
+    // Postgres's share per client: each backend's CPU, by the application that holds it.
+    const pgByApp: Record<string, number> = {};
+    for (const r of await db.query(sql`SELECT pid, application_name FROM pg_stat_activity WHERE datname = current_database()`)) {
+      const app = String(r.application_name || 'other').replace(/^postbus-/, '');
+      const used = cpuSeconds(r.pid) - (pgBefore.get(r.pid) ?? 0);
+      pgByApp[app] = (pgByApp[app] ?? 0) + Math.round((used * 1e6) / TOTAL);
+    }
 
     const lat = (await db.query(sql`SELECT extract(epoch FROM outcome_at - requested_at) * 1000 AS ms FROM deliveries WHERE state = 'sent' ORDER BY 1`)).map((r) => Number(r.ms));
     // Where the time goes: the last request accepted, the last row assigned, the last 250.
@@ -180,6 +188,7 @@ async function main(): Promise<void> {
       latencyMs: { p50: Math.round(percentile(lat, 50)), p99: Math.round(percentile(lat, 99)) },
       cpuUsPerEmail: cpu,
       cpuUsPerEmailTotal: Object.values(cpu).reduce((a, b) => a + b, 0),
+      postgresCpuUsPerEmailByClient: pgByApp,
       baselineCpuUsPerEmail: { baseline: Math.round(base.cpuPerEmailUs), sink: Math.round(base.sinkCpuPerEmailUs) },
       peakRssMiB: rss,
       outcomes: states,
@@ -189,6 +198,7 @@ async function main(): Promise<void> {
     console.log(`\nPostbus send pipeline: ${result.pipelineEmailsPerSec} emails/s (request → 250 for all ${TOTAL}), baseline ${result.baselineEmailsPerSec} emails/s, ratio ${result.ratio}`);
     console.log(`request → 250 latency p50 ${result.latencyMs.p50} ms, p99 ${result.latencyMs.p99} ms; all projected after ${result.projectedSeconds} s`);
     console.log(`CPU µs per email: ${Object.entries(cpu).map(([k, v]) => `${k} ${v}`).join(', ')} (total ${result.cpuUsPerEmailTotal})`);
+    console.log(`postgres CPU µs per email by client: ${Object.entries(pgByApp).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     console.log(`peak RSS MiB: ${Object.entries(rss).map(([k, v]) => `${k} ${v}`).join(', ')}`);
     console.log(`RESULT ${JSON.stringify(result)}`);
   } finally {
