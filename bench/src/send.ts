@@ -161,7 +161,7 @@ async function main(): Promise<void> {
       FROM deliveries`);
     // Per account, the time from one message's `sending` mark to the next one's: within a
     // claimed batch (the send itself) and across batches (claim, publish acks, consumer).
-    if (process.env.BENCH_PGSS) { await db.query(sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); const top = await db.query(sql`SELECT calls, round(total_exec_time::numeric, 0) AS ms, round((total_exec_time / calls)::numeric, 3) AS per_call, left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS q FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 14`); console.error(top.map((r) => `${r.ms} ms ${r.calls} calls ${r.per_call}: ${r.q}`).join('\n')); }
+    if (process.env.BENCH_PGSS) { await db.query(sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); const top = await db.query(sql`SELECT calls, round(total_exec_time::numeric, 0) AS ms, round((total_exec_time / calls)::numeric, 3) AS per_call, left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 110) AS q FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 14`); console.error(top.map((r) => `${r.ms} ms ${r.calls} calls ${r.per_call}: ${r.q}`).join('\n')); }
     const [gaps] = await db.query(sql`WITH s AS (
         SELECT account_id, claimed_at, sending_at, lag(sending_at) OVER (PARTITION BY account_id ORDER BY sending_at) AS prev,
                lag(claimed_at) OVER (PARTITION BY account_id ORDER BY sending_at) AS prev_claim FROM deliveries WHERE state = 'sent')
