@@ -1,18 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AckedPublisher } from '@postbus/bus';
-import { newId, streamName, type EmailOpened } from '@postbus/contracts';
+import { newId, streamName, type OpensRecorded } from '@postbus/contracts';
 import { startNatsServer, startTestEnvironment, type NatsServer, type TestEnvironment } from '@postbus/testing';
 import { connectBus, ensureStreams } from '@postbus/bus';
 import { streamSpecs } from '@postbus/contracts';
 
-const opened = (messageId = newId('msg'), id = newId('evt')): EmailOpened => ({
+/** One account's opens of one flush, as the tracking service publishes them (ids unique here, so each publish is a new fact). */
+const opened = (messageId = newId('msg'), id = newId('evt')): OpensRecorded => ({
   id,
-  type: 'EmailOpened',
+  type: 'OpensRecorded',
   version: 1,
   occurredAt: new Date().toISOString(),
   accountId: 'acc_01J0000000000000000000000A',
-  messageId,
-  data: { source: 'human' },
+  data: { opens: [{ id: `${messageId}.opened.human.203101020304`, messageId, occurredAt: new Date().toISOString(), source: 'human' }] },
 });
 
 describe('AckedPublisher (many publishes in flight, each acknowledged by the stream)', () => {
@@ -39,7 +39,7 @@ describe('AckedPublisher (many publishes in flight, each acknowledged by the str
   it('fails a publish no stream takes, and refuses an invalid event before sending it', async () => {
     const p = new AckedPublisher(env.bus, 5_000);
     await expect(p.publish(`${env.ns.prefix}.nowhere.at.all`, opened())).rejects.toMatchObject({ code: 'log_unavailable' });
-    await expect(p.publish(env.bus.subjects.tracking('acc_01J0000000000000000000000A', 'opened'), { ...opened(), type: 'Nope' } as unknown as EmailOpened)).rejects.toThrow();
+    await expect(p.publish(env.bus.subjects.tracking('acc_01J0000000000000000000000A', 'opened'), { ...opened(), type: 'Nope' } as unknown as OpensRecorded)).rejects.toThrow();
     p.close();
   });
 });

@@ -265,7 +265,7 @@ describe('no secret where it should not be (invariants 8 and 9)', () => {
     const typesIn = async (base: 'TRACKING' | 'SPONSORS' | 'MAIL') => (await storedMessages(streamName(w.ns, base))).map((m) => m.text).join('\n');
     await waitFor(async () => {
       const tracking = await typesIn('TRACKING');
-      return ['"EmailOpened"', '"LinkClicked"', '"Unsubscribed"'].every((t) => tracking.includes(t));
+      return ['"OpensRecorded"', '"LinkClicked"', '"Unsubscribed"'].every((t) => tracking.includes(t));
     }, { timeoutMs: 20_000, message: 'tracking events missing' });
     await waitFor(async () => (await typesIn('SPONSORS')).split('"LeadForwarded"').length - 1 >= 2, { timeoutMs: 30_000, message: `leads not forwarded\n${w.platform.logs('sponsor-gateway').slice(-3000)}` });
     await waitFor(async () => (await typesIn('MAIL')).includes('"EmailBounced"'), { timeoutMs: 60_000, message: `no bounce recorded\n${w.platform.logs('bounce-processor').slice(-3000)}` });

@@ -111,7 +111,7 @@ describe('unsubscribe and tracking, end to end', () => {
     };
     await waitFor(async () => {
       const events = await tracking();
-      return ['EmailOpened', 'LinkClicked', 'Unsubscribed'].every((t) => events.some((e) => e.type === t));
+      return ['OpensRecorded', 'LinkClicked', 'Unsubscribed'].every((t) => events.some((e) => e.type === t));
     }, { timeoutMs: 10_000, message: 'tracking events missing' });
     expect(JSON.stringify(await tracking())).not.toMatch(/reader@receiver/i);
 

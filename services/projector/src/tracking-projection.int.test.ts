@@ -42,10 +42,14 @@ function scenario() {
   const r = (i: number, accountId = a1, campaignId: string | null = 'spring') => ({ messageId: m[i]!, accountId, ...(campaignId ? { campaignId } : {}) });
   const [alice, bob, carol, dave] = ['alice@a.example', 'bob@b.example', 'carol@c.example', 'dave@d.example'].map(hash) as [string, string, string, string];
   const trk: PostbusEvent[] = [
+    // Opens: one event each in logs written before they were batched, then one event per account and flush.
     tracking.opened(r(0), t(10), 'proxy'), // the provider's image proxy fetches on delivery
-    tracking.opened(r(0), t(11), 'human'), // the same minute, a person: a distinct fact
-    tracking.opened(r(0), t(200), 'human'),
-    tracking.opened(r(1, a2, null), t(12), 'human'),
+    tracking.opensRecorded(a1, [
+      { r: r(0), at: t(11) }, // the same minute, a person: a distinct fact
+      { r: r(0), at: t(15), source: 'proxy' }, // the proxy again in that minute (a rolling deploy wrote it both ways): one fact
+    ]),
+    tracking.opensRecorded(a1, [{ r: r(0), at: t(200) }, { r: r(0), at: t(30) }]), // the person's minute again, in a second flush: one fact
+    tracking.opensRecorded(a2, [{ r: r(1, a2, null), at: t(12) }]),
     tracking.clicked(r(0), t(20), 'https://shop.example/sale', 'scanner'),
     tracking.clicked(r(0), t(21), 'https://shop.example/sale', 'human'),
     tracking.clicked(r(1, a2, null), t(22), 'https://shop.example/a?b=c&d', 'human'),
@@ -84,12 +88,12 @@ describe('tracking projection against NATS and Postgres', () => {
     // interleaved as they would come: removals arrive while the projector follows both streams
     await publish(...s.trk.slice(0, 10), ...s.supp.slice(0, 6), s.trk[10]!, s.supp[6]!);
     // copies stored again (after the duplicate window, or by a second publisher) and a message that is not an event
-    for (const e of [s.trk[0]!, s.trk[5]!, s.trk[8]!, s.supp[4]!]) await bus.js.publish(subjectOf(ns, e), encodeEvent(e));
+    for (const e of [s.trk[0]!, s.trk[2]!, s.trk[5]!, s.trk[8]!, s.supp[4]!]) await bus.js.publish(subjectOf(ns, e), encodeEvent(e));
     await bus.js.publish(bus.subjects.tracking(s.a1, 'opened'), Buffer.from('{"not":"an event"'));
 
     const reader = streamReader(bus);
     const ends = await Promise.all([TRACKING, SUPPRESSION].map((x) => reader.lastSeq(x)));
-    expect(ends).toEqual([s.trk.length + 3 + 1, s.supp.length + 1]);
+    expect(ends).toEqual([s.trk.length + 4 + 1, s.supp.length + 1]);
     await waitFor(async () => {
       const rows = await db.query(sql`SELECT stream, position FROM projection_checkpoints WHERE projection = 'tracking'`);
       return [TRACKING, SUPPRESSION].every((x, i) => rows.some((r) => r.stream === x && r.position === ends[i]));

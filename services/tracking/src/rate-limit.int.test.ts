@@ -18,7 +18,8 @@ afterAll(async () => {
 const IP = '198.51.100.23';
 
 async function opensOf(messageId: string): Promise<number> {
-  return (await h.events('TRACKING')).filter((e) => e.event.type === 'EmailOpened' && e.event.messageId === messageId).length;
+  const ids = (await h.events('TRACKING')).flatMap((e) => (e.event.type === 'OpensRecorded' ? e.event.data.opens.filter((o) => o.messageId === messageId).map((o) => o.id) : []));
+  return new Set(ids).size;
 }
 
 describe('per-IP rate limit', () => {

@@ -1,5 +1,5 @@
 import { connectBus } from '@postbus/bus';
-import { newId, type EmailOpened, type LinkClicked } from '@postbus/contracts';
+import { MAX_OPENS_PER_EVENT, newId, opensRecordedEventId, type LinkClicked, type OpensRecorded, type RecordedOpen } from '@postbus/contracts';
 import { createLogger } from '@postbus/telemetry';
 import { sharedNatsUrl, testNamespace } from '@postbus/testing';
 import type { LightMyRequestResponse } from 'fastify';
@@ -37,6 +37,19 @@ async function trackingEvents<T>(type: string, messageId: string): Promise<Array
     .map((e) => ({ subject: e.subject, msgId: e.msgId, event: e.event as T }));
 }
 
+/**
+ * The opens of a message recorded in OpensRecorded events, each with the event that carried it;
+ * an open in two batches (two flushes within its minute) counted once, as readers do.
+ */
+async function opensOf(messageId: string): Promise<Array<{ subject: string; msgId: string | undefined; event: OpensRecorded; open: RecordedOpen }>> {
+  const seen = new Set<string>();
+  return (await h.events('TRACKING')).flatMap((e) =>
+    e.event.type === 'OpensRecorded'
+      ? e.event.data.opens.filter((o) => o.messageId === messageId && !seen.has(o.id) && Boolean(seen.add(o.id))).map((open) => ({ subject: e.subject, msgId: e.msgId, event: e.event as OpensRecorded, open }))
+      : [],
+  );
+}
+
 describe('GET /track/open/:token', () => {
   it('answers the same pixel, bytes and headers, for a valid token and for anything else', async () => {
     const ref = ids();
@@ -69,25 +82,32 @@ describe('GET /track/open/:token', () => {
     }
   });
 
-  it('a valid open token records EmailOpened after the answer, classified by User-Agent; invalid ones record nothing', async () => {
+  it('a valid open token records its open after the answer, classified by User-Agent, one event per account and flush; invalid ones record nothing', async () => {
     const human = ids();
     const proxied = ids();
+    const sameAccount = { ...ids(), accountId: human.accountId };
     const tampered = ids();
     await h.app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', human)}`, headers: { 'user-agent': BROWSER } });
     await h.app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', proxied)}`, headers: { 'user-agent': GMAIL_PROXY } });
+    await h.app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', sameAccount)}`, headers: { 'user-agent': BROWSER } });
     await h.app.inject({ method: 'GET', url: `/track/open/${tamper(h.tokens.issue('open', tampered))}` });
-    // Opens go out in batches (every ~100 ms): wait for the two, then a flush longer for a stray third.
-    await expect.poll(async () => (await trackingEvents('EmailOpened', human.messageId)).length + (await trackingEvents('EmailOpened', proxied.messageId)).length).toBe(2);
+    // Opens go out in batches (every ~100 ms): wait for the three, then a flush longer for a stray fourth.
+    await expect.poll(async () => (await Promise.all([human, proxied, sameAccount].map((r) => opensOf(r.messageId)))).flat().length).toBe(3);
     await new Promise((r) => setTimeout(r, 300));
-    expect(await trackingEvents('EmailOpened', tampered.messageId)).toEqual([]);
+    expect(await opensOf(tampered.messageId)).toEqual([]);
 
-    const [opened] = await trackingEvents<EmailOpened>('EmailOpened', human.messageId);
+    const [opened] = await opensOf(human.messageId);
     expect(opened!.subject).toBe(h.env.bus.subjects.tracking(human.accountId, 'opened'));
     expect(opened!.msgId).toBe(opened!.event.id);
-    expect(opened!.event).toMatchObject({ type: 'EmailOpened', accountId: human.accountId, messageId: human.messageId, data: { source: 'human' } });
-    expect(opened!.event.id).toMatch(new RegExp(`^${human.messageId}\\.opened\\.human\\.\\d{12}$`));
-    const [viaProxy] = await trackingEvents<EmailOpened>('EmailOpened', proxied.messageId);
-    expect(viaProxy!.event.data.source).toBe('proxy');
+    expect(opened!.event.accountId).toBe(human.accountId);
+    expect(opened!.open).toMatchObject({ messageId: human.messageId, source: 'human' });
+    expect(opened!.open.id).toMatch(new RegExp(`^${human.messageId}\\.opened\\.human\\.\\d{12}$`));
+    // Both opens of the account went out in one event, whose id derives from theirs.
+    expect(opened!.event.data.opens.map((o) => o.messageId)).toEqual([human.messageId, sameAccount.messageId]);
+    expect(opened!.event.id).toBe(opensRecordedEventId(opened!.event.data.opens.map((o) => o.id)));
+    const [viaProxy] = await opensOf(proxied.messageId);
+    expect(viaProxy!.open.source).toBe('proxy');
+    expect(viaProxy!.event.accountId).toBe(proxied.accountId);
   });
 
   it('opens in one minute are one fact, in another minute a second; HEAD records nothing', async () => {
@@ -102,10 +122,10 @@ describe('GET /track/open/:token', () => {
     for (let i = 0; i < 3; i++) await app.inject({ method: 'GET', url: `/track/open/${token}`, headers: { 'user-agent': BROWSER } });
     now = new Date('2031-01-02T03:05:00.000Z');
     await app.inject({ method: 'GET', url: `/track/open/${token}`, headers: { 'user-agent': BROWSER } });
-    await expect.poll(async () => (await trackingEvents('EmailOpened', ref.messageId)).length).toBe(2);
-    const stamps = (await trackingEvents<EmailOpened>('EmailOpened', ref.messageId)).map((e) => e.event.id.split('.').pop());
+    await expect.poll(async () => (await opensOf(ref.messageId)).length).toBe(2);
+    const stamps = (await opensOf(ref.messageId)).map((e) => e.open.id.split('.').pop());
     expect(stamps).toEqual(['203101020304', '203101020305']);
-    expect(await trackingEvents('EmailOpened', headOnly.messageId)).toEqual([]);
+    expect(await opensOf(headOnly.messageId)).toEqual([]);
   });
 });
 
@@ -207,16 +227,28 @@ describe('opens in batches', () => {
     const refs = Array.from({ length: 20 }, () => ids());
     for (const ref of refs) await app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', ref)}`, headers: { 'user-agent': BROWSER } });
     await new Promise((r) => setTimeout(r, 200));
-    expect(await trackingEvents('EmailOpened', refs[0]!.messageId)).toEqual([]);
+    expect(await opensOf(refs[0]!.messageId)).toEqual([]);
     await app.close();
-    for (const ref of refs) expect(await trackingEvents('EmailOpened', ref.messageId)).toHaveLength(1);
+    for (const ref of refs) expect(await opensOf(ref.messageId)).toHaveLength(1);
+  });
+
+  it('one account’s opens go out as events of at most MAX_OPENS_PER_EVENT, an open repeated within the flush once', async () => {
+    const now = new Date('2031-01-02T03:04:05.000Z'); // one minute: the repeat is the same open
+    const app = await h.variant({ clock: () => now, openBatch: { flushIntervalMs: 60_000, maxBatch: 10_000 }, rateLimit: { perSecond: 1e6, burst: 1e6 } });
+    const accountId = ids().accountId;
+    const refs = Array.from({ length: MAX_OPENS_PER_EVENT + 20 }, () => ({ ...ids(), accountId }));
+    for (const ref of [...refs, refs[0]!]) await app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', ref)}`, headers: { 'user-agent': BROWSER } });
+    await app.close();
+    const events = (await h.events('TRACKING')).filter((e) => e.event.type === 'OpensRecorded' && e.event.accountId === accountId);
+    expect(events.map((e) => (e.event as OpensRecorded).data.opens.length)).toEqual([MAX_OPENS_PER_EVENT, 20]);
+    expect(events.flatMap((e) => (e.event as OpensRecorded).data.opens.map((o) => o.messageId))).toEqual(refs.map((r) => r.messageId));
   });
 
   it('a full batch goes out at once, without waiting for the interval', async () => {
     const app = await h.variant({ openBatch: { flushIntervalMs: 60_000, maxBatch: 5 } });
     const refs = Array.from({ length: 5 }, () => ids());
     for (const ref of refs) await app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', ref)}`, headers: { 'user-agent': BROWSER } });
-    await expect.poll(async () => (await Promise.all(refs.map((r) => trackingEvents('EmailOpened', r.messageId)))).flat().length).toBe(5);
+    await expect.poll(async () => (await Promise.all(refs.map((r) => opensOf(r.messageId)))).flat().length).toBe(5);
   });
 });
 

@@ -1,4 +1,4 @@
-import { streamName, type EmailOpened, type LinkClicked, type Namespace, type PostbusEvent, type SuppressionEvent, type Unsubscribed } from '@postbus/contracts';
+import { streamName, type EmailOpened, type LinkClicked, type Namespace, type OpensRecorded, type PostbusEvent, type SuppressionEvent, type Unsubscribed } from '@postbus/contracts';
 import { sql, type Projection, type StoredMessage, type Transaction } from '@postbus/db';
 import { decodeBatch } from '../adapters/decode.js';
 import { ts } from '../adapters/sql.js';
@@ -59,15 +59,26 @@ const ddl = [
   sql`CREATE INDEX IF NOT EXISTS unsubscribe_list_campaign ON unsubscribe_list (campaign_id) WHERE campaign_id IS NOT NULL`,
 ];
 
-type Hit = EmailOpened | LinkClicked;
-type Read = Hit | Unsubscribed | SuppressionEvent;
-const READ_TYPES = new Set<string>(['EmailOpened', 'LinkClicked', 'Unsubscribed', 'AddressSuppressed', 'SuppressionRemoved']);
+type Read = EmailOpened | OpensRecorded | LinkClicked | Unsubscribed | SuppressionEvent;
+const READ_TYPES = new Set<string>(['EmailOpened', 'OpensRecorded', 'LinkClicked', 'Unsubscribed', 'AddressSuppressed', 'SuppressionRemoved']);
 const isRead = (e: PostbusEvent): e is Read => READ_TYPES.has(e.type);
+
+/** One row of open_events: an open, however it was written. */
+interface OpenRow {
+  readonly eventId: string;
+  readonly messageId: string;
+  readonly accountId: string | null;
+  readonly campaignId: string | null;
+  readonly source: string;
+  readonly occurredAt: string;
+}
 
 /**
  * `open_events`, `click_events` (one row per hit, source kept: a proxy's prefetch is not a
  * person), `suppression_events` (history) and `unsubscribe_list` (the addresses currently
- * unsubscribed, by hash) from TRACKING and SUPPRESSION.
+ * unsubscribed, by hash) from TRACKING and SUPPRESSION. An open is a row whether it came as
+ * an EmailOpened (logs written before opens were batched) or inside an OpensRecorded; its
+ * row is keyed by the open's own id, so an open in two batches, or copied, is one row.
  */
 export function trackingProjection(ns: Namespace, opts: ProjectionOptions = {}): Projection {
   const ctx = { projection: TRACKING_PROJECTION, ns, log: opts.log ?? silentLog };
@@ -79,16 +90,31 @@ export function trackingProjection(ns: Namespace, opts: ProjectionOptions = {}):
     ddl,
     async apply(tx: Transaction, messages: readonly StoredMessage[]) {
       const events = decodeBatch(ctx, messages, isRead);
-      const hits: Hit[] = [];
+      const opens: OpenRow[] = [];
+      const clicks: LinkClicked[] = [];
       const facts: SuppressionFact[] = [];
+      const withoutMessage = (e: Read) => ctx.log.warn({ projection: TRACKING_PROJECTION, eventId: e.id }, 'skipping a hit without a message id');
       for (const e of events) {
-        if (e.type === 'EmailOpened' || e.type === 'LinkClicked') {
-          if (e.messageId !== undefined) hits.push(e);
-          else ctx.log.warn({ projection: TRACKING_PROJECTION, eventId: e.id }, 'skipping a hit without a message id');
-        } else facts.push(factOf(e));
+        switch (e.type) {
+          case 'OpensRecorded':
+            for (const o of e.data.opens) {
+              opens.push({ eventId: o.id, messageId: o.messageId, accountId: e.accountId ?? null, campaignId: o.campaignId ?? null, source: o.source, occurredAt: canonicalTime(o.occurredAt) });
+            }
+            break;
+          case 'EmailOpened':
+            if (e.messageId === undefined) withoutMessage(e);
+            else opens.push({ eventId: e.id, messageId: e.messageId, accountId: e.accountId ?? null, campaignId: e.data.campaignId ?? null, source: e.data.source, occurredAt: canonicalTime(e.occurredAt) });
+            break;
+          case 'LinkClicked':
+            if (e.messageId === undefined) withoutMessage(e);
+            else clicks.push(e);
+            break;
+          default:
+            facts.push(factOf(e));
+        }
       }
-      await insertOpens(tx, hits.filter((e): e is EmailOpened => e.type === 'EmailOpened'));
-      await insertClicks(tx, hits.filter((e): e is LinkClicked => e.type === 'LinkClicked'));
+      await insertOpens(tx, opens);
+      await insertClicks(tx, clicks);
       const touched = await insertFacts(tx, facts);
       if (touched.length > 0) await recomputeUnsubscribes(tx, touched);
     },
@@ -116,14 +142,15 @@ const uniqueById = <T extends { id: string }>(events: readonly T[]): T[] => {
   return events.filter((e) => !seen.has(e.id) && Boolean(seen.add(e.id)));
 };
 
-async function insertOpens(tx: Transaction, events: readonly EmailOpened[]): Promise<void> {
-  const rows = uniqueById(events);
+async function insertOpens(tx: Transaction, opens: readonly OpenRow[]): Promise<void> {
+  const seen = new Set<string>();
+  const rows = opens.filter((o) => !seen.has(o.eventId) && Boolean(seen.add(o.eventId)));
   if (rows.length === 0) return;
+  const col = <K extends keyof OpenRow>(k: K) => rows.map((r) => r[k]);
   await tx.query(sql`
     INSERT INTO open_events (event_id, message_id, account_id, campaign_id, source, occurred_at)
-    SELECT * FROM unnest(${rows.map((e) => e.id)}::text[], ${rows.map((e) => e.messageId)}::text[], ${rows.map((e) => e.accountId ?? null)}::text[],
-                         ${rows.map((e) => e.data.campaignId ?? null)}::text[], ${rows.map((e) => e.data.source)}::text[],
-                         ${rows.map((e) => canonicalTime(e.occurredAt))}::timestamptz[])
+    SELECT * FROM unnest(${col('eventId')}::text[], ${col('messageId')}::text[], ${col('accountId')}::text[],
+                         ${col('campaignId')}::text[], ${col('source')}::text[], ${col('occurredAt')}::timestamptz[])
     ON CONFLICT (event_id) DO NOTHING`);
 }
 

@@ -1,6 +1,7 @@
 import {
   MAIL_SUBJECT_TOKEN,
   newId,
+  opensRecordedEventId,
   suppressionShard,
   TRACKING_SUBJECT_TOKEN,
   subjectsFor,
@@ -162,13 +163,28 @@ type Hit = { messageId: string; accountId: string; campaignId?: string };
 const hit = (r: Hit, id: string, at: Date | string) => ({ id, version: 1 as const, occurredAt: iso(at), accountId: r.accountId, messageId: r.messageId });
 const campaign = (r: Hit) => (r.campaignId ? { campaignId: r.campaignId } : {});
 
+const openId = (r: Hit, at: Date | string, source: HitSource) => `${r.messageId}.opened.${source}.${iso(at).slice(0, 16)}`;
+
 /** Ids as the tracking service derives them: the source and the minute of the hit are part of a hit's id. */
 export const tracking = {
+  /** One open as its own event, as the tracking service wrote opens before it batched them. */
   opened: (r: Hit, at: Date | string, source: HitSource = 'human'): TrackingEvent => ({
-    ...hit(r, `${r.messageId}.opened.${source}.${iso(at).slice(0, 16)}`, at),
+    ...hit(r, openId(r, at, source), at),
     type: 'EmailOpened',
     data: { ...campaign(r), source },
   }),
+  /** One account's opens of one flush; each keeps the id it would have had as an EmailOpened. */
+  opensRecorded: (accountId: string, opens: ReadonlyArray<{ r: Hit; at: Date | string; source?: HitSource }>): TrackingEvent => {
+    const items = opens.map(({ r, at, source = 'human' }) => ({ id: openId(r, at, source), messageId: r.messageId, occurredAt: iso(at), ...campaign(r), source }));
+    return {
+      id: opensRecordedEventId(items.map((o) => o.id)),
+      type: 'OpensRecorded',
+      version: 1,
+      occurredAt: items.map((o) => o.occurredAt).sort().at(-1)!,
+      accountId,
+      data: { opens: items },
+    };
+  },
   clicked: (r: Hit, at: Date | string, url: string, source: HitSource = 'human'): TrackingEvent => ({
     ...hit(r, `${r.messageId}.clicked.${url.length}.${source}.${iso(at).slice(0, 16)}`, at),
     type: 'LinkClicked',

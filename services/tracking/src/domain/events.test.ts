@@ -1,6 +1,6 @@
 import { AccountId, MessageId, checker, newId, validateEvent } from '@postbus/contracts';
 import { describe, expect, it } from 'vitest';
-import { clickedEvent, messageRef, minuteStamp, openedEvent, suppressedEvent, suppressionEventId, unsubscribedEvent } from './events.js';
+import { clickedEvent, messageRef, minuteStamp, opensRecordedEvent, recordedOpen, suppressedEvent, suppressionEventId, unsubscribedEvent } from './events.js';
 
 const ref = { messageId: newId('msg'), accountId: newId('acc') };
 const at = new Date('2030-04-05T06:07:08.901Z');
@@ -9,7 +9,7 @@ const hash = 'ab'.repeat(32);
 describe('tracking events', () => {
   it('are valid events with ids of at most 80 characters', () => {
     const events = [
-      openedEvent(ref, 'scanner', at),
+      opensRecordedEvent(ref.accountId, [recordedOpen(ref, 'scanner', at)]),
       clickedEvent(ref, 'https://example.com/a', 'scanner', at),
       unsubscribedEvent(ref, hash, 'one_click', 'spring_2030', at),
       suppressedEvent({ addressHashHex: hash, createdAtMicros: 1_900_000_000_000_000, reason: 'unsubscribed', source: 'tracking' }, ref, at),
@@ -22,11 +22,22 @@ describe('tracking events', () => {
   });
 
   it('an open is one fact per message, source and minute', () => {
+    const id = (source: 'human' | 'proxy', when: Date) => recordedOpen(ref, source, when).id;
     expect(minuteStamp(at)).toBe('203004050607');
-    expect(openedEvent(ref, 'human', at).id).toBe(`${ref.messageId}.opened.human.203004050607`);
-    expect(openedEvent(ref, 'human', new Date(at.getTime() + 40_000)).id).toBe(openedEvent(ref, 'human', at).id);
-    expect(openedEvent(ref, 'human', new Date(at.getTime() + 60_000)).id).not.toBe(openedEvent(ref, 'human', at).id);
-    expect(openedEvent(ref, 'proxy', at).id).not.toBe(openedEvent(ref, 'human', at).id);
+    expect(recordedOpen(ref, 'human', at)).toEqual({ id: `${ref.messageId}.opened.human.203004050607`, messageId: ref.messageId, occurredAt: at.toISOString(), source: 'human' });
+    expect(id('human', new Date(at.getTime() + 40_000))).toBe(id('human', at));
+    expect(id('human', new Date(at.getTime() + 60_000))).not.toBe(id('human', at));
+    expect(id('proxy', at)).not.toBe(id('human', at));
+  });
+
+  it('a batch of opens is one event made only of its opens: the same opens, the same event', () => {
+    const other = { ...ref, messageId: newId('msg') };
+    const opens = [recordedOpen(ref, 'human', new Date(at.getTime() + 5_000)), recordedOpen(other, 'proxy', at)];
+    const event = opensRecordedEvent(ref.accountId, opens);
+    expect(event).toMatchObject({ type: 'OpensRecorded', accountId: ref.accountId, occurredAt: opens[0]!.occurredAt, data: { opens } });
+    expect(event.messageId).toBeUndefined();
+    expect(opensRecordedEvent(ref.accountId, [...opens])).toEqual(event);
+    expect(opensRecordedEvent(ref.accountId, opens.slice(1)).id).not.toBe(event.id);
   });
 
   it('a click is one fact per message, URL, source and minute', () => {

@@ -4,11 +4,13 @@ import {
   CampaignTag,
   MessageId,
   checker,
+  opensRecordedEventId,
   suppressionEventId,
   type AddressSuppressed,
-  type EmailOpened,
   type HitSource,
   type LinkClicked,
+  type OpensRecorded,
+  type RecordedOpen,
   type Unsubscribed,
 } from '@postbus/contracts';
 
@@ -17,7 +19,8 @@ import {
  * derived from their cause, so a retried publish carries the same id and JetStream's duplicate
  * window (and the projections, which key on the id) drop the copy:
  *
- * - EmailOpened `<messageId>.opened.<source>.<yyyymmddhhmm>` and LinkClicked
+ * - An open `<messageId>.opened.<source>.<yyyymmddhhmm>` (inside OpensRecorded, whose own id
+ *   derives from its opens' ids) and LinkClicked
  *   `<messageId>.clicked.<url hash>.<source>.<yyyymmddhhmm>`: the minute of the hit is fixed
  *   when the request arrives and travels with the event, so a retried publish is the same
  *   fact; hits in different minutes are distinct facts (a person reading the mail twice),
@@ -56,22 +59,39 @@ export function campaignTag(campaignId: string | undefined): string | undefined 
 
 /** `yyyymmddhhmm` in UTC. */
 export function minuteStamp(at: Date): string {
-  return at.toISOString().slice(0, 16).replace(/[-T:]/g, '');
+  return stampOf(at.toISOString());
+}
+
+/** `yyyymmddhhmm` of an ISO time (`yyyy-mm-ddThh:mm…`). */
+function stampOf(iso: string): string {
+  return iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + iso.slice(11, 13) + iso.slice(14, 16);
 }
 
 function urlKey(url: string): string {
   return createHash('sha256').update(url).digest('hex').slice(0, 12);
 }
 
-export function openedEvent(ref: MessageRef, source: HitSource, at: Date): EmailOpened {
+/** One open, as it goes into an OpensRecorded: its id is the open's own (one fact per message, source and minute). */
+export function recordedOpen(ref: MessageRef, source: HitSource, at: Date): RecordedOpen {
+  const occurredAt = at.toISOString();
+  return { id: `${ref.messageId}.opened.${source}.${stampOf(occurredAt)}`, messageId: ref.messageId, occurredAt, source };
+}
+
+/**
+ * One account's opens of one flush (at most MAX_OPENS_PER_EVENT, already without repeated
+ * ids) as one event. Everything in it comes from the opens — the id from their ids, the time
+ * from the latest — so publishing the same batch again is the same event.
+ */
+export function opensRecordedEvent(accountId: string, opens: readonly RecordedOpen[]): OpensRecorded {
+  let latest = opens[0]!.occurredAt;
+  for (const o of opens) if (o.occurredAt > latest) latest = o.occurredAt;
   return {
-    id: `${ref.messageId}.opened.${source}.${minuteStamp(at)}`,
-    type: 'EmailOpened',
+    id: opensRecordedEventId(opens.map((o) => o.id)),
+    type: 'OpensRecorded',
     version: 1,
-    occurredAt: at.toISOString(),
-    accountId: ref.accountId,
-    messageId: ref.messageId,
-    data: { source },
+    occurredAt: latest,
+    accountId,
+    data: { opens: [...opens] },
   };
 }
 

@@ -42,12 +42,13 @@ function secure(reply: FastifyReply): FastifyReply {
 
 /**
  * On every answer that passes the hooks; the helpers above set them too, because answers to
- * requests the router refuses (frameworkErrors) skip the onSend hooks.
+ * requests the router refuses (frameworkErrors) skip the onSend hooks. A callback hook, and a
+ * no-op on answers a helper already secured: it runs on every pixel.
  */
 export function registerSecurityHeaders(app: FastifyInstance): void {
-  app.addHook('onSend', async (_request, reply, payload) => {
-    secure(reply);
-    return payload;
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    if (!reply.hasHeader('content-security-policy')) secure(reply);
+    done(null, payload);
   });
 }
 

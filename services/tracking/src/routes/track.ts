@@ -1,15 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { performance } from 'node:perf_hooks';
-import { TRACKING_SUBJECT_TOKEN, type LinkClicked } from '@postbus/contracts';
+import type { LinkClicked, RateLimiter } from '@postbus/contracts';
 import { metrics } from '@postbus/telemetry';
 import type { ClickOutbox } from '../adapters/clicks.js';
 import type { Hit, OpenRecorder } from '../adapters/hits.js';
 import { recipientHashOf } from '../adapters/recipients.js';
 import { LIMITS, type TrackingDeps } from '../deps.js';
-import { clickedEvent, messageRef, openedEvent } from '../domain/events.js';
+import { clickedEvent, messageRef, recordedOpen } from '../domain/events.js';
 import { offerLinkOf, offerRedirect } from '../domain/offer-link.js';
 import { errorPage } from '../domain/pages.js';
-import type { RateLimiter } from '@postbus/contracts';
 import { ClickJudge } from '../domain/scanner.js';
 import { classifySource } from '../domain/user-agent.js';
 import { sendNotFound, sendPage, sendPixel } from '../http/responses.js';
@@ -48,7 +47,7 @@ const REDIRECTABLE = /^https?:\/\/[\x21-\x7e]+$/i;
  * logged.
  */
 export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async (app, { deps, opens, clicks, limiter, clock }) => {
-  const { bus, tokens } = deps;
+  const { tokens } = deps;
   const judge = new ClickJudge();
   /** A lead token for this click's recipient and offer, or undefined (no keys, or the recipient unknown). */
   const leadTokenFor = async (ref: { messageId: string; accountId: string }, offerId: string): Promise<string | undefined> => {
@@ -60,15 +59,21 @@ export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async 
   };
   app.decorateRequest('trackingHit', null);
   app.decorateRequest('trackingClick', null);
-  app.addHook('onRequest', async (request, reply) => {
+  // Callback hooks (no promise per request): they run on every pixel.
+  app.addHook('onRequest', (request, reply, done) => {
     const admission = limiter.take(request.ip, performance.now());
-    if (admission.ok) return;
+    if (admission.ok) {
+      done();
+      return;
+    }
     reply.header('retry-after', String(admission.retryAfterSeconds));
-    return sendPage(reply, 429, errorPage(429));
+    // Answered here: done() is not called, so the route does not run.
+    void sendPage(reply, 429, errorPage(429));
   });
-  app.addHook('onResponse', async (request) => {
+  app.addHook('onResponse', (request, _reply, done) => {
     if (request.trackingHit) opens.record(request.trackingHit);
     if (request.trackingClick) clicks.publish(request.trackingClick);
+    done();
   });
 
   app.get(
@@ -79,9 +84,8 @@ export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async 
       const ref = opened.ok ? messageRef(opened.payload) : undefined;
       if (ref && request.method === 'GET') {
         const source = classifySource(request.headers['user-agent']);
-        const event = openedEvent(ref, source, clock());
         metrics.trackingHit('open', source).inc();
-        request.trackingHit = { subject: bus.subjects.tracking(ref.accountId, TRACKING_SUBJECT_TOKEN.EmailOpened), event };
+        request.trackingHit = { accountId: ref.accountId, open: recordedOpen(ref, source, clock()) };
       }
       return sendPixel(reply);
     },
