@@ -13,7 +13,16 @@ export interface PostbusConfig {
   readonly otlpEndpoint: string;
   readonly streamReplicas: number;
   readonly logRetentionDays: number;
-  readonly admin: { readonly host: string; readonly port: number; readonly user: string; readonly publicUrl: string };
+  readonly admin: {
+    readonly host: string;
+    readonly port: number;
+    readonly user: string;
+    readonly publicUrl: string;
+    /** A token bucket per authenticated user, and one per client address for requests without a valid token (429 beyond). */
+    readonly rateLimit: { readonly userPerSecond: number; readonly userBurst: number; readonly ipPerSecond: number; readonly ipBurst: number };
+    /** How long a user's role, state and token version are cached: another instance's change to a user takes effect within it. */
+    readonly userCacheMs: number;
+  };
   readonly orchestrator: {
     readonly waitingExpiryHours: number;
     readonly reconcileIntervalMs: number;
@@ -161,6 +170,13 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       port: adminPort,
       user: str('POSTBUS_ADMIN_USER', 'admin'),
       publicUrl: str('POSTBUS_ADMIN_PUBLIC_URL', `http://127.0.0.1:${adminPort}`),
+      rateLimit: {
+        userPerSecond: int('POSTBUS_ADMIN_RATE_PER_SECOND', 200, 1, 1_000_000),
+        userBurst: int('POSTBUS_ADMIN_RATE_BURST', 2_000, 1, 10_000_000),
+        ipPerSecond: int('POSTBUS_ADMIN_IP_RATE_PER_SECOND', 50, 1, 1_000_000),
+        ipBurst: int('POSTBUS_ADMIN_IP_RATE_BURST', 2_000, 1, 10_000_000),
+      },
+      userCacheMs: int('POSTBUS_ADMIN_USER_CACHE_MS', 1_000, 0, 60_000),
     },
     orchestrator: {
       waitingExpiryHours: int('POSTBUS_WAITING_EXPIRY_HOURS', 72, 1, 24 * 30),

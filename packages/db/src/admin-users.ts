@@ -17,6 +17,8 @@ export interface AdminUserRow {
   readonly failedLogins: number;
   readonly lockedUntil: Date | null;
   readonly lastLoginAt: Date | null;
+  /** Bumped by every change that must end the user's sessions; access tokens carry it (migration 0010). */
+  readonly tokenVersion: number;
   readonly createdAt: Date;
   readonly updatedAt: Date;
 }
@@ -34,6 +36,7 @@ function toUser(r: Record<string, any>): AdminUserRow {
     failedLogins: r.failed_logins,
     lockedUntil: r.locked_until,
     lastLoginAt: r.last_login_at,
+    tokenVersion: r.token_version,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -74,16 +77,22 @@ export async function insertAdminUser(db: Queryable, u: NewAdminUser): Promise<A
 
 /**
  * The bootstrap admin from config: created, or its password set again, enabled, an admin and
- * unlocked — the configured credentials always open the door.
+ * unlocked — the configured credentials always open the door. An existing row's token version
+ * is bumped (its password hash changed): callers skip this when nothing changes (unlockAdminUser).
  */
 export async function upsertBootstrapAdmin(db: Queryable, u: NewAdminUser): Promise<AdminUserRow> {
   const [r] = await db.query(sql`
     INSERT INTO admin_users (id, username, password_hash, role, created_at, updated_at)
     VALUES (${u.id}, ${u.username}, ${u.passwordHash}, 'admin', ${u.now}, ${u.now})
     ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = 'admin', disabled = false,
-      failed_logins = 0, locked_until = NULL, updated_at = EXCLUDED.updated_at
+      failed_logins = 0, locked_until = NULL, token_version = admin_users.token_version + 1, updated_at = EXCLUDED.updated_at
     RETURNING *`);
   return toUser(r as Record<string, unknown>);
+}
+
+/** Lifts a lock and clears the failure count; changes nothing that would end a session. */
+export async function unlockAdminUser(db: Queryable, id: string): Promise<void> {
+  await db.query(sql`UPDATE admin_users SET failed_logins = 0, locked_until = NULL WHERE id = ${id}`);
 }
 
 export interface AdminUserChanges {
@@ -93,14 +102,33 @@ export interface AdminUserChanges {
   readonly resetTotp?: boolean;
 }
 
+/** Applies the changes and bumps the token version: the user's outstanding access tokens stop working. */
 export async function updateAdminUser(db: Queryable, id: string, c: AdminUserChanges, now: Date): Promise<AdminUserRow | undefined> {
-  const sets = [sql`updated_at = ${now}`];
+  const sets = [sql`updated_at = ${now}`, sql`token_version = token_version + 1`];
   if (c.role !== undefined) sets.push(sql`role = ${c.role}`);
   if (c.disabled !== undefined) sets.push(sql`disabled = ${c.disabled}`);
   if (c.passwordHash !== undefined) sets.push(sql`password_hash = ${c.passwordHash}, failed_logins = 0, locked_until = NULL`);
   if (c.resetTotp) sets.push(sql`totp_state = 'off', totp_secret_id = NULL, totp_last_step = NULL`);
   const [r] = await db.query(sql`UPDATE admin_users SET ${sql.join(sets, ', ')} WHERE id = ${id} RETURNING *`);
   return r ? toUser(r) : undefined;
+}
+
+/** Deletes a user (its refresh-token families go with it); undefined when there was none. Audit rows keep its name. */
+export async function deleteAdminUser(db: Queryable, id: string): Promise<AdminUserRow | undefined> {
+  const [r] = await db.query(sql`DELETE FROM admin_users WHERE id = ${id} RETURNING *`);
+  return r ? toUser(r) : undefined;
+}
+
+/** What the auth hook checks on every request: the user's role, state and token version. */
+export interface AdminUserSession {
+  readonly role: AdminRole;
+  readonly disabled: boolean;
+  readonly tokenVersion: number;
+}
+
+export async function findAdminUserSession(db: Queryable, id: string): Promise<AdminUserSession | undefined> {
+  const [r] = await db.query(sql`SELECT role, disabled, token_version FROM admin_users WHERE id = ${id}`);
+  return r ? { role: r.role, disabled: r.disabled, tokenVersion: r.token_version } : undefined;
 }
 
 /** Counts a failed login; at `maxFailures` the user is locked until `lockUntil` and the count restarts. */

@@ -1,10 +1,15 @@
 import { sql, type Queryable } from '@databases/pg';
+import type { RotationProgress, RotationSummary } from './secret-rotation.js';
+import type { SecretCipher } from './secret-store.js';
 
 /**
  * Queries over the sponsor tables (migration 0008) shared by the admin API and the sponsor
  * gateway. Nothing here sees a plaintext API key or signing secret: keys arrive as their
  * prefix and hash, secrets stay in `secrets`, leads arrive and leave encrypted.
  */
+/** The AAD of a lead's encrypted payload: a ciphertext copied to another lead does not decrypt. */
+export const leadPayloadAad = (leadId: string): string => `postbus:lead:${leadId}`;
+
 export interface SponsorKeyRow {
   readonly id: string;
   readonly sponsorId: string;
@@ -84,8 +89,10 @@ export interface DueLead {
   readonly id: string;
   readonly sponsorId: string;
   readonly offerId: string;
-  /** After this claim (the first attempt is 1). */
+  /** After this claim (the first attempt is 1), over every round: event ids derive from it. */
   readonly attempts: number;
+  /** Attempts in this round (an operator's retry starts a new one): what the retry limit and backoff count. */
+  readonly roundAttempts: number;
   readonly payload: string;
   readonly endpointUrl: string | null;
   readonly signingSecretId: string;
@@ -103,12 +110,13 @@ export async function claimDueLeads(db: Queryable, now: Date, leaseMs: number, l
       ORDER BY next_attempt_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
     UPDATE sponsor_leads l SET attempts = l.attempts + 1, next_attempt_at = ${new Date(now.getTime() + leaseMs)}
     FROM due, sponsors s WHERE l.id = due.id AND s.id = l.sponsor_id
-    RETURNING l.id, l.sponsor_id, l.offer_id, l.attempts, l.payload, s.endpoint_url, s.signing_secret_id`);
+    RETURNING l.id, l.sponsor_id, l.offer_id, l.attempts, l.round_start_attempts, l.payload, s.endpoint_url, s.signing_secret_id`);
   return rows.map((r) => ({
     id: r.id,
     sponsorId: r.sponsor_id,
     offerId: r.offer_id,
     attempts: r.attempts,
+    roundAttempts: r.attempts - r.round_start_attempts,
     payload: r.payload,
     endpointUrl: r.endpoint_url,
     signingSecretId: r.signing_secret_id,
@@ -124,7 +132,120 @@ export async function scheduleLeadRetry(db: Queryable, id: string, at: Date, err
   await db.query(sql`UPDATE sponsor_leads SET next_attempt_at = ${at}, last_error = ${error.slice(0, 200)} WHERE id = ${id} AND state = 'pending'`);
 }
 
-/** Given up: the lead stays (encrypted) for an operator to look at and retry. */
+/** Given up: the lead stays (encrypted) for an operator to look at and retry (retryFailedLead). */
 export async function markLeadFailed(db: Queryable, id: string, error: string): Promise<void> {
   await db.query(sql`UPDATE sponsor_leads SET state = 'failed', last_error = ${error.slice(0, 200)} WHERE id = ${id}`);
+}
+
+/**
+ * Re-encrypts the payload of every lead still holding one (pending, or failed and kept for a
+ * retry) that is not under the cipher's current key — the same pass as rotateSecrets: batches
+ * by id, each row rewritten only if its payload is still the one read (a forwarder that
+ * delivered it meanwhile has dropped it, and wins). The key id is the ciphertext's second field
+ * (`v1.<keyId>.…`, packages/secrets), so the rows to do are found in SQL.
+ */
+export async function rotateLeadPayloads(
+  db: Queryable,
+  cipher: SecretCipher,
+  opts: { readonly batchSize?: number; readonly onProgress?: (p: RotationProgress) => void } = {},
+): Promise<RotationSummary> {
+  const batchSize = opts.batchSize ?? 100;
+  const target = cipher.currentKeyId;
+  const [count] = await db.query(sql`SELECT count(*)::int AS n FROM sponsor_leads WHERE payload IS NOT NULL AND split_part(payload, '.', 2) <> ${target}`);
+  const total = (count?.n as number) ?? 0;
+  let rotated = 0;
+  let skipped = 0;
+  const failed: Array<{ id: string; keyId: string; code: string }> = [];
+  let after = '';
+  for (;;) {
+    const rows = await db.query(sql`
+      SELECT id, payload FROM sponsor_leads
+      WHERE payload IS NOT NULL AND split_part(payload, '.', 2) <> ${target} AND id > ${after} ORDER BY id LIMIT ${batchSize}`);
+    if (rows.length === 0) break;
+    for (const r of rows) {
+      const aad = leadPayloadAad(r.id);
+      let plaintext: string;
+      try {
+        plaintext = cipher.decrypt(r.payload, aad);
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        failed.push({ id: r.id, keyId: String(r.payload).split('.')[1] ?? '', code: typeof code === 'string' ? code : 'secret_corrupt' });
+        continue;
+      }
+      const updated = await db.query(sql`
+        UPDATE sponsor_leads SET payload = ${cipher.encrypt(plaintext, aad)} WHERE id = ${r.id} AND payload = ${r.payload} RETURNING id`);
+      if (updated.length === 1) rotated++;
+      else skipped++;
+    }
+    after = rows[rows.length - 1]!.id as string;
+    opts.onProgress?.({ done: rotated + skipped + failed.length, total });
+  }
+  return { total, rotated, skipped, failed };
+}
+
+/** How many lead payloads each key encrypts now. */
+export async function leadPayloadsByKey(db: Queryable): Promise<Record<string, number>> {
+  const rows = await db.query(sql`
+    SELECT split_part(payload, '.', 2) AS key_id, count(*)::int AS n FROM sponsor_leads WHERE payload IS NOT NULL GROUP BY 1 ORDER BY 1`);
+  return Object.fromEntries(rows.map((r) => [r.key_id as string, r.n as number]));
+}
+
+/** A lead as the admin API shows it: never its payload (the address, the consent text). */
+export interface LeadStatusRow {
+  readonly id: string;
+  readonly sponsorId: string;
+  readonly offerId: string;
+  readonly state: 'pending' | 'forwarded' | 'failed';
+  readonly attempts: number;
+  readonly lastError: string | null;
+  readonly receivedAt: Date;
+  readonly nextAttemptAt: Date;
+  /** received_at to the microsecond (UTC, ISO): the page cursor. */
+  readonly receivedAtExact: string;
+}
+
+const LEAD_STATUS = sql`id, sponsor_id, offer_id, state, attempts, last_error, received_at, next_attempt_at,
+  to_char(received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS received_exact`;
+
+const toLeadStatus = (r: Record<string, any>): LeadStatusRow => ({
+  id: r.id,
+  sponsorId: r.sponsor_id,
+  offerId: r.offer_id,
+  state: r.state,
+  attempts: r.attempts,
+  lastError: r.last_error,
+  receivedAt: r.received_at,
+  nextAttemptAt: r.next_attempt_at,
+  receivedAtExact: r.received_exact,
+});
+
+/** Leads whose forwarding was given up, newest first; `before` continues after a page's last (its exact time and id). */
+export async function listFailedLeads(
+  db: Queryable,
+  q: { readonly sponsorId?: string; readonly before?: { readonly receivedAt: string; readonly id: string }; readonly limit: number },
+): Promise<LeadStatusRow[]> {
+  const where = [sql`state = 'failed'`];
+  if (q.sponsorId !== undefined) where.push(sql`sponsor_id = ${q.sponsorId}`);
+  if (q.before !== undefined) where.push(sql`(received_at, id) < (${q.before.receivedAt}::timestamptz, ${q.before.id})`);
+  const rows = await db.query(sql`SELECT ${LEAD_STATUS} FROM sponsor_leads WHERE ${sql.join(where, ' AND ')} ORDER BY received_at DESC, id DESC LIMIT ${q.limit}`);
+  return rows.map(toLeadStatus);
+}
+
+export type LeadRetry =
+  | { readonly kind: 'retrying'; readonly lead: LeadStatusRow }
+  | { readonly kind: 'not_found' }
+  | { readonly kind: 'not_failed'; readonly state: LeadStatusRow['state'] };
+
+/**
+ * Puts a failed lead back in the forwarder's outbox, due now, with a fresh round of attempts
+ * (`attempts` keeps counting: the next LeadForwardingFailed, if any, is a new event). Only a
+ * failed lead that still holds its payload can go again.
+ */
+export async function retryFailedLead(db: Queryable, id: string, now: Date): Promise<LeadRetry> {
+  const [r] = await db.query(sql`
+    UPDATE sponsor_leads SET state = 'pending', next_attempt_at = ${now}, round_start_attempts = attempts
+    WHERE id = ${id} AND state = 'failed' AND payload IS NOT NULL RETURNING ${LEAD_STATUS}`);
+  if (r) return { kind: 'retrying', lead: toLeadStatus(r) };
+  const [found] = await db.query(sql`SELECT state FROM sponsor_leads WHERE id = ${id}`);
+  return found ? { kind: 'not_failed', state: found.state } : { kind: 'not_found' };
 }

@@ -2,6 +2,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { TokenService } from './adapters/auth.js';
+import { UserSessions } from './adapters/user-sessions.js';
 import { auditEntry, registerAudit } from './auth/audit.js';
 import { AuthService } from './auth/login.js';
 import { LIMITS, type AdminDeps } from './deps.js';
@@ -21,6 +22,7 @@ import { campaignRoutes } from './routes/campaigns.js';
 import { operationsRoutes } from './routes/operations.js';
 import { suppressionRoutes } from './routes/suppressions.js';
 import { sponsorRoutes } from './routes/sponsors.js';
+import { sponsorLeadRoutes } from './routes/sponsor-leads.js';
 
 /**
  * The admin API as a fastify instance that does not listen: main.ts listens, tests inject.
@@ -32,6 +34,7 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   const jwtKeys = deps.auth.jwtKeys ?? [{ kid: 'default', secret: deps.auth.jwtSecret }];
   const tokens = new TokenService(jwtKeys, LIMITS.tokenTtlSeconds, clock);
   const auth = new AuthService(deps.db, deps.cipher, tokens, clock, deps.log, deps.auth.loginLimits);
+  const sessions = new UserSessions(deps.db, deps.userCacheMs ?? LIMITS.userCacheMs, deps.log);
 
   const app = Fastify({
     // The telemetry logger redacts authorization headers and secret-looking fields; bodies are never logged.
@@ -47,8 +50,8 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   app.removeContentTypeParser('text/plain');
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((_request, reply) => sendProblem(reply, problem(404, 'not_found', 'no such route')));
-  // Roles on every route (http/security.ts) and every change in the audit log (auth/audit.ts).
-  registerSecurity(app, tokens, (request) => auth.audit(auditEntry(request, 403, 'denied')));
+  // Rate limits and roles on every route (http/security.ts) and every change in the audit log (auth/audit.ts).
+  registerSecurity(app, { tokens, sessions, rateLimit: deps.rateLimit, onDenied: (request) => auth.audit(auditEntry(request, 403, 'denied')) });
   registerAudit(app, (entry) => auth.audit(entry));
   registerTextGuard(app);
 
@@ -64,7 +67,7 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
 
   await app.register(healthRoutes, { deps });
   await app.register(authRoutes, { prefix: '/v1/auth', auth });
-  await app.register(userRoutes, { prefix: '/v1/users', db: deps.db, clock });
+  await app.register(userRoutes, { prefix: '/v1/users', db: deps.db, clock, sessions });
   await app.register(auditRoutes, { prefix: '/v1/audit', db: deps.db });
   await app.register(accountRoutes, { prefix: '/v1/accounts', deps, clock });
   await app.register(messageRoutes, { prefix: '/v1/messages', deps, clock });
@@ -73,6 +76,7 @@ export async function buildAdmin(deps: AdminDeps): Promise<FastifyInstance> {
   await app.register(operationsRoutes, { prefix: '/v1', deps, clock });
   await app.register(suppressionRoutes, { prefix: '/v1/suppressions', deps, clock });
   await app.register(sponsorRoutes, { prefix: '/v1', deps, clock, allowPrivateEndpoints: deps.sponsors?.allowPrivateEndpoints ?? false });
+  await app.register(sponsorLeadRoutes, { prefix: '/v1', deps, clock });
   await app.register(feedbackRoutes, { prefix: '/v1', deps });
   await app.register(statsRoutes, { prefix: '/v1/stats', deps });
   await app.ready();

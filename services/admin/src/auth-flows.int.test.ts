@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { sql } from '@postbus/db';
 import { createLogger } from '@postbus/telemetry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AuthService } from './auth/login.js';
 import { hotp, totpStep } from './auth/totp.js';
 import { ADMIN_PASSWORD, ADMIN_USER, startHarness, validAccount, type Harness } from '../test/harness.js';
 
@@ -34,6 +35,7 @@ const login = (username: string, password: string, totp?: string) =>
   inject({ method: 'POST', url: '/v1/auth/login', payload: { username, password, ...(totp ? { totp } : {}) } });
 const refresh = (refreshToken: string) => inject({ method: 'POST', url: '/v1/auth/refresh', payload: { refreshToken } });
 const passwords = new Map<string, string>();
+const reLogin = async () => ({ authorization: `Bearer ${(await login(ADMIN_USER, ADMIN_PASSWORD)).json<{ accessToken: string }>().accessToken}` });
 
 async function createUser(username: string, role: 'viewer' | 'operator' | 'admin') {
   const password = `pw-${username}-Secret-${Math.random().toString(36).slice(2)}`;
@@ -104,6 +106,78 @@ describe('lockout and rate limits', () => {
     expect((await inject({ method: 'PATCH', url: `/v1/users/${id}`, headers: admin, payload: { disabled: true } })).statusCode).toBe(200);
     expect((await login('leaver', password)).statusCode).toBe(401);
     expect((await refresh(s.refreshToken)).statusCode).toBe(401);
+  });
+});
+
+describe('a change to a user ends its access tokens at once', () => {
+  const get = (authorization: string, app = h.app) => app.inject({ method: 'GET', url: '/v1/accounts', headers: { authorization } });
+  const patch = (id: string, payload: object) => inject({ method: 'PATCH', url: `/v1/users/${id}`, headers: admin, payload });
+  const bearer = async (username: string, password: string) => `Bearer ${(await login(username, password)).json<{ accessToken: string }>().accessToken}`;
+
+  it('a role change, disabling, a new password or a deletion: the outstanding token is a 401 on the next request', async () => {
+    const { id, password } = await createUser('changing', 'operator');
+    // Another instance without a cache sees the change as soon as it is committed.
+    const other = await h.variant({ userCacheMs: 0 });
+    let token = await bearer('changing', password);
+    expect((await get(token)).statusCode).toBe(200);
+    expect((await get(token, other)).statusCode).toBe(200);
+
+    expect((await patch(id, { role: 'viewer' })).statusCode).toBe(200);
+    expect((await get(token)).statusCode).toBe(401);
+    expect((await get(token, other)).statusCode).toBe(401);
+    token = await bearer('changing', password);
+    expect((await inject({ method: 'GET', url: '/v1/auth/me', headers: { authorization: token } })).json()).toMatchObject({ role: 'viewer' });
+    expect((await inject({ method: 'POST', url: '/v1/accounts', headers: { authorization: token }, payload: validAccount() })).statusCode).toBe(403);
+
+    expect((await patch(id, { disabled: true })).statusCode).toBe(200);
+    expect((await get(token)).statusCode).toBe(401);
+    // Enabling again does not bring the old token back.
+    expect((await patch(id, { disabled: false })).statusCode).toBe(200);
+    expect((await get(token)).statusCode).toBe(401);
+
+    token = await bearer('changing', password);
+    expect((await get(token)).statusCode).toBe(200);
+    expect((await patch(id, { password: 'the next password, long enough' })).statusCode).toBe(200);
+    expect((await get(token)).statusCode).toBe(401);
+
+    passwords.set('changing, again', 'the next password, long enough');
+    token = await bearer('changing', 'the next password, long enough');
+    expect((await get(token, other)).statusCode).toBe(200);
+    const deleted = await inject({ method: 'DELETE', url: `/v1/users/${id}`, headers: admin });
+    expect(deleted.statusCode, deleted.body).toBe(204);
+    expect((await get(token)).statusCode).toBe(401);
+    expect((await get(token, other)).statusCode).toBe(401);
+    expect((await login('changing', 'the next password, long enough')).statusCode).toBe(401);
+    expect((await inject({ method: 'DELETE', url: `/v1/users/${id}`, headers: admin })).json()).toMatchObject({ status: 404, code: 'user_not_found' });
+    const actions = await auditActions(ADMIN_USER);
+    expect(actions).toContain('DELETE /v1/users/:id');
+    expect(actions).toContain('PATCH /v1/users/:id');
+  });
+
+  it('a refresh after the change hands out a token of the new version only if the family survived', async () => {
+    const { id, password } = await createUser('refreshing', 'operator');
+    const s = (await login('refreshing', password)).json<{ refreshToken: string; accessToken: string }>();
+    expect((await patch(id, { role: 'viewer' })).statusCode).toBe(200);
+    expect((await refresh(s.refreshToken)).statusCode).toBe(401);
+    expect((await get(`Bearer ${s.accessToken}`)).statusCode).toBe(401);
+  });
+
+  it('an admin cannot delete itself; a restart with the same password keeps the admin’s sessions', async () => {
+    const me = (await inject({ method: 'GET', url: '/v1/auth/me', headers: admin })).json<{ id: string }>();
+    expect((await inject({ method: 'DELETE', url: `/v1/users/${me.id}`, headers: admin })).json()).toMatchObject({ status: 409, code: 'cannot_delete_self' });
+    // The bootstrap runs at another instance's start: an instance without a cache sees it at once
+    // (this one within its cache period), and a token newer than its cache makes it read again.
+    const other = await h.variant({ userCacheMs: 0 });
+    await AuthService.bootstrap(h.db, ADMIN_USER, ADMIN_PASSWORD, new Date());
+    expect((await get(admin.authorization, other)).statusCode).toBe(200);
+    // A new configured password is a password change: the admin's tokens end.
+    const token = await bearer(ADMIN_USER, ADMIN_PASSWORD);
+    await AuthService.bootstrap(h.db, ADMIN_USER, `${ADMIN_PASSWORD}, changed`, new Date());
+    expect((await get(token, other)).statusCode).toBe(401);
+    await AuthService.bootstrap(h.db, ADMIN_USER, ADMIN_PASSWORD, new Date());
+    admin = await reLogin();
+    expect((await get(admin.authorization, other)).statusCode).toBe(200);
+    expect((await get(admin.authorization)).statusCode).toBe(200);
   });
 });
 

@@ -1,11 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findAdminUserByName } from '@postbus/db';
 import { ADMIN_PASSWORD, ADMIN_USER, startHarness, type Harness } from '../test/harness.js';
 
 let h: Harness;
+/** The configured admin's id and token version: hand-made tokens name them, so only the defect under test refuses them. */
+let adminId = '';
+let adminVersion = 0;
 beforeAll(async () => {
   h = await startHarness();
+  const admin = (await findAdminUserByName(h.db, ADMIN_USER))!;
+  adminId = admin.id;
+  adminVersion = admin.tokenVersion;
 });
 afterAll(async () => {
   await h?.close();
@@ -31,9 +38,9 @@ function expectUnauthorized(res: Awaited<ReturnType<typeof listAccounts>>) {
 
 const signed = (secret: Uint8Array, build: (jwt: SignJWT) => SignJWT = (j) => j) =>
   build(
-    new SignJWT({ typ: 'access', role: 'admin', name: ADMIN_USER })
+    new SignJWT({ typ: 'access', role: 'admin', name: ADMIN_USER, ver: adminVersion })
       .setProtectedHeader({ alg: 'HS256', kid: 'default' })
-      .setSubject('usr_test')
+      .setSubject(adminId)
       .setIssuer('postbus')
       .setAudience('postbus-admin')
       .setIssuedAt()
@@ -82,7 +89,7 @@ describe('bearer tokens', () => {
   });
 
   it('401 for an unsigned (alg: none) token', async () => {
-    const token = new UnsecuredJWT({ typ: 'access', role: 'admin', name: ADMIN_USER }).setSubject('usr_test').setIssuer('postbus').setAudience('postbus-admin').setIssuedAt().setExpirationTime('15m').encode();
+    const token = new UnsecuredJWT({ typ: 'access', role: 'admin', name: ADMIN_USER, ver: adminVersion }).setSubject(adminId).setIssuer('postbus').setAudience('postbus-admin').setIssuedAt().setExpirationTime('15m').encode();
     expectUnauthorized(await listAccounts(`Bearer ${token}`));
   });
 
@@ -93,6 +100,9 @@ describe('bearer tokens', () => {
     expectUnauthorized(await listAccounts(`Bearer ${await signed(secret, (j) => j.setAudience('postbus-sponsor'))}`));
     expectUnauthorized(await listAccounts(`Bearer ${await signed(secret, (j) => j.setIssuer('someone-else'))}`));
     // The same claims with the right key pass: the refusals above are about the claims.
+    expect((await listAccounts(`Bearer ${await signed(secret)}`)).statusCode).toBe(200);
+    // …for this user at its current token version only.
+    expectUnauthorized(await listAccounts(`Bearer ${await signed(secret, (j) => j.setSubject('usr_00000000000000000000000000000000'))}`));
     expect((await listAccounts(`Bearer ${await signed(secret)}`)).statusCode).toBe(200);
   });
 
@@ -141,5 +151,53 @@ describe('public routes and headers', () => {
     expect(res.headers['access-control-allow-origin']).toBeUndefined();
     const preflight = await h.app.inject({ method: 'OPTIONS', url: '/v1/accounts', headers: { origin: 'https://evil.example' } });
     expect(preflight.headers['access-control-allow-origin']).toBeUndefined();
+  });
+});
+
+describe('the general rate limit', () => {
+  // Slow refills (one token per 100 s): the test does not race the clock; refilling is the RateLimiter's own test's.
+  const limits = { userPerSecond: 0.01, userBurst: 3, ipPerSecond: 0.01, ipBurst: 2 };
+
+  it('a bucket per user: beyond it 429 rate_limited with Retry-After; another user is not held back', async () => {
+    const app = await h.variant({ rateLimit: limits });
+    const login = async (username: string, password: string) => {
+      const res = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username, password }, remoteAddress: `10.0.0.${Math.floor(Math.random() * 250) + 1}` });
+      expect(res.statusCode, res.body).toBe(200);
+      return { authorization: `Bearer ${res.json<{ accessToken: string }>().accessToken}` };
+    };
+    const admin = await login(ADMIN_USER, ADMIN_PASSWORD);
+    const viewerPassword = 'viewer password for the rate limit';
+    expect((await app.inject({ method: 'POST', url: '/v1/users', headers: admin, payload: { username: 'limited-viewer', password: viewerPassword, role: 'viewer' } })).statusCode).toBe(201);
+    const viewer = await login('limited-viewer', viewerPassword);
+    // The admin spent one token on POST /v1/users: two more pass, from any address.
+    for (const remoteAddress of ['10.1.0.1', '10.1.0.2']) expect((await app.inject({ method: 'GET', url: '/v1/accounts', headers: admin, remoteAddress })).statusCode).toBe(200);
+    const limited = await app.inject({ method: 'GET', url: '/v1/accounts', headers: admin, remoteAddress: '10.1.0.3' });
+    expect(limited.statusCode).toBe(429);
+    expect(limited.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(90);
+    expect(limited.json()).toMatchObject({ type: 'urn:postbus:problem:rate_limited', status: 429, code: 'rate_limited', title: 'Too many requests' });
+    expect((await app.inject({ method: 'GET', url: '/v1/accounts', headers: viewer, remoteAddress: '10.1.0.3' })).statusCode).toBe(200);
+    // Another instance keeps its own buckets (per process, like the login limits).
+    expect((await h.app.inject({ method: 'GET', url: '/v1/accounts', headers: admin })).statusCode).toBe(200);
+  });
+
+  it('a bucket per address for requests without a valid token, public routes included', async () => {
+    const app = await h.variant({ rateLimit: limits });
+    const from = (remoteAddress: string, url = '/v1/accounts') => app.inject({ method: 'GET', url, remoteAddress });
+    expect((await from('10.2.0.1')).statusCode).toBe(401);
+    expect((await from('10.2.0.1', '/healthz')).statusCode).toBe(200);
+    const limited = await from('10.2.0.1');
+    expect(limited.statusCode).toBe(429);
+    expect(limited.json()).toMatchObject({ code: 'rate_limited' });
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    const login = await app.inject({ method: 'POST', url: '/v1/auth/login', payload: { username: ADMIN_USER, password: ADMIN_PASSWORD }, remoteAddress: '10.2.0.1' });
+    expect(login.statusCode).toBe(429);
+    expect((await from('10.2.0.2')).statusCode).toBe(401);
+  });
+
+  it('the defaults leave room for bursts of work: 300 requests at once from one user all pass', async () => {
+    const admin = await h.authHeader();
+    const statuses = await Promise.all(Array.from({ length: 300 }, () => h.app.inject({ method: 'GET', url: '/v1/auth/me', headers: admin }).then((r) => r.statusCode)));
+    expect(statuses.every((s) => s === 200)).toBe(true);
   });
 });

@@ -15,6 +15,8 @@ let h: Harness;
 let routes: readonly RouteAccess[];
 const tokens: Partial<Record<Role, string>> = {};
 let refreshToken = '';
+/** The admin's id and token version: the hand-made bad tokens name them, so each is refused for its own defect only. */
+let admin = { sub: '', ver: 0 };
 
 const PUBLIC = ['/healthz', '/readyz', '/metrics', '/v1/auth/login', '/v1/auth/refresh'];
 
@@ -27,9 +29,10 @@ async function login(username: string, password: string) {
 beforeAll(async () => {
   h = await startHarness();
   routes = routeCatalogue(h.app);
-  const admin = await login(ADMIN_USER, ADMIN_PASSWORD);
-  tokens.admin = admin.accessToken;
-  refreshToken = admin.refreshToken;
+  const adminSession = await login(ADMIN_USER, ADMIN_PASSWORD);
+  tokens.admin = adminSession.accessToken;
+  refreshToken = adminSession.refreshToken;
+  admin = JSON.parse(Buffer.from(adminSession.accessToken.split('.')[1]!, 'base64url').toString()) as { sub: string; ver: number };
   for (const role of ['viewer', 'operator'] as const) {
     const password = `${role} password ${randomBytes(6).toString('hex')}`;
     const res = await h.app.inject({
@@ -60,10 +63,10 @@ function call(route: RouteAccess, authorization?: string) {
   });
 }
 
-const claims = { typ: 'access', role: 'admin', name: ADMIN_USER };
-const jwt = (secret: Uint8Array, build: (j: SignJWT) => SignJWT = (j) => j, payload: Record<string, unknown> = claims) =>
+const claims = () => ({ typ: 'access', role: 'admin', name: ADMIN_USER, ver: admin.ver });
+const jwt = (secret: Uint8Array, build: (j: SignJWT) => SignJWT = (j) => j, payload: Record<string, unknown> = claims()) =>
   build(
-    new SignJWT(payload).setProtectedHeader({ alg: 'HS256', kid: 'default' }).setSubject('usr_x').setIssuer('postbus').setAudience('postbus-admin').setIssuedAt().setExpirationTime('15m'),
+    new SignJWT(payload).setProtectedHeader({ alg: 'HS256', kid: 'default' }).setSubject(admin.sub).setIssuer('postbus').setAudience('postbus-admin').setIssuedAt().setExpirationTime('15m'),
   ).sign(secret);
 
 async function badCredentials(): Promise<Record<string, string | undefined>> {
@@ -73,11 +76,13 @@ async function badCredentials(): Promise<Record<string, string | undefined>> {
     'no token': undefined,
     'expired token': `Bearer ${await jwt(secret, (j) => j.setIssuedAt(past - 900).setExpirationTime(past))}`,
     'wrong signature': `Bearer ${await jwt(randomBytes(32))}`,
-    'alg none': `Bearer ${new UnsecuredJWT(claims).setSubject('usr_x').setIssuer('postbus').setAudience('postbus-admin').setIssuedAt().setExpirationTime('15m').encode()}`,
+    'alg none': `Bearer ${new UnsecuredJWT(claims()).setSubject(admin.sub).setIssuer('postbus').setAudience('postbus-admin').setIssuedAt().setExpirationTime('15m').encode()}`,
     'refresh token as access token': `Bearer ${refreshToken}`,
-    'a token of another type': `Bearer ${await jwt(secret, (j) => j, { ...claims, typ: 'refresh' })}`,
+    'a token of another type': `Bearer ${await jwt(secret, (j) => j, { ...claims(), typ: 'refresh' })}`,
+    'a token of another version than its user’s (the user changed since)': `Bearer ${await jwt(secret, (j) => j, { ...claims(), ver: admin.ver + 1 })}`,
+    'a token of a user that does not exist': `Bearer ${await jwt(secret, (j) => j.setSubject('usr_00000000000000000000000000000000'))}`,
     'a token for another audience (a lead token)': `Bearer ${await jwt(secret, (j) => j.setAudience('postbus-sponsor'))}`,
-    'an unknown key id': `Bearer ${await new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid: 'other' }).setSubject('usr_x').setIssuer('postbus').setAudience('postbus-admin').setIssuedAt().setExpirationTime('15m').sign(secret)}`,
+    'an unknown key id': `Bearer ${await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256', kid: 'other' }).setSubject(admin.sub).setIssuer('postbus').setAudience('postbus-admin').setIssuedAt().setExpirationTime('15m').sign(secret)}`,
     'a sponsor API key': 'Bearer pbk_0123456789abcdef0123456789abcdef',
     'basic auth': `Basic ${Buffer.from(`${ADMIN_USER}:${ADMIN_PASSWORD}`).toString('base64')}`,
   };
@@ -91,6 +96,11 @@ describe('the authorisation matrix', () => {
     expect(publicUrls.sort()).toEqual([...PUBLIC].sort());
     // Every route has a decision that lets someone in, or it is public: nothing is left open by omission.
     for (const r of routes) expect(r.access === 'public' || r.access.length > 0, `${r.method} ${r.url}`).toBe(true);
+  });
+
+  it('the hand-made tokens differ from a good one by their defect only', async () => {
+    const good = await jwt(h.deps.auth.jwtSecret);
+    expect((await h.app.inject({ method: 'GET', url: '/v1/auth/me', headers: { authorization: `Bearer ${good}` } })).statusCode).toBe(200);
   });
 
   it('every non-public route: 401 for each bad credential', async () => {

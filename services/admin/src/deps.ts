@@ -32,8 +32,20 @@ export interface AdminDeps {
   readonly sponsors?: { readonly allowPrivateEndpoints: boolean };
   /** How long one publish may wait for JetStream's acknowledgement (default: the bus's own, 10 s). */
   readonly publishTimeoutMs?: number;
+  /** The general rate limit (config `admin.rateLimit`); default LIMITS.rateLimit. */
+  readonly rateLimit?: Partial<AdminRateLimit>;
+  /** How long a user's role, state and token version are cached (config `admin.userCacheMs`); default LIMITS.userCacheMs. */
+  readonly userCacheMs?: number;
   /** When set, /metrics answers only `Authorization: Bearer <token>` (POSTBUS_METRICS_TOKEN); unset: public. */
   readonly metricsToken?: string;
+}
+
+/** A token bucket per authenticated user, and one per client address for requests without a valid token. */
+export interface AdminRateLimit {
+  readonly userPerSecond: number;
+  readonly userBurst: number;
+  readonly ipPerSecond: number;
+  readonly ipBurst: number;
 }
 
 /** Limits fixed by the API contract. */
@@ -47,4 +59,9 @@ export const LIMITS = Object.freeze({
   tokenTtlSeconds: 900,
   idempotencyKeyPattern: '^[\\x20-\\x7E]{1,200}$',
   retryAfterSeconds: 5,
+  /** The defaults of POSTBUS_ADMIN_RATE_* (packages/config): far above what a person or `pnpm bench:send` does. */
+  rateLimit: Object.freeze({ userPerSecond: 200, userBurst: 2_000, ipPerSecond: 50, ipBurst: 2_000 }),
+  /** Buckets kept at most per limiter (the oldest is forgotten beyond). */
+  rateLimitClients: 100_000,
+  userCacheMs: 1_000,
 });

@@ -54,6 +54,8 @@ async function main(log: Logger, config: PostbusConfig): Promise<void> {
       gmailTrustedTokenUris: config.gmail.trustedTokenUris,
       sponsors: { allowPrivateEndpoints: config.sponsorGateway.allowPrivateEndpoints },
       metricsToken: config.secrets.metricsToken,
+      rateLimit: config.admin.rateLimit,
+      userCacheMs: config.admin.userCacheMs,
       auth: {
         jwtSecret: jwtKeys[0]!.secret,
         jwtKeys,

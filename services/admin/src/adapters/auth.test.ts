@@ -3,7 +3,7 @@ import { SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { TokenService, bearerToken, parseJwtKeys } from './auth.js';
 
-const alice = { userId: 'usr_1', username: 'alice', role: 'operator' as const };
+const alice = { userId: 'usr_1', username: 'alice', role: 'operator' as const, tokenVersion: 3 };
 
 describe('TokenService', () => {
   it('verifies its own tokens until they expire', async () => {
@@ -30,15 +30,16 @@ describe('TokenService', () => {
     expect(await after.verify(oldToken)).toBeUndefined();
   });
 
-  it('refuses a token without typ access, without a role or with an unknown kid', async () => {
+  it('refuses a token without typ access, without a role or token version, or with an unknown kid', async () => {
     const secret = randomBytes(32);
     const tokens = new TokenService([{ kid: 'k1', secret }], 900, () => new Date());
     const make = (claims: Record<string, unknown>, kid = 'k1') =>
       new SignJWT(claims).setProtectedHeader({ alg: 'HS256', kid }).setSubject('usr_1').setIssuer('postbus').setAudience('postbus-admin').setIssuedAt().setExpirationTime('15m').sign(secret);
-    expect(await tokens.verify(await make({ typ: 'access', role: 'admin', name: 'a' }))).toBeDefined();
-    expect(await tokens.verify(await make({ typ: 'refresh', role: 'admin', name: 'a' }))).toBeUndefined();
-    expect(await tokens.verify(await make({ typ: 'access', role: 'root', name: 'a' }))).toBeUndefined();
-    expect(await tokens.verify(await make({ typ: 'access', role: 'admin', name: 'a' }, 'k2'))).toBeUndefined();
+    expect(await tokens.verify(await make({ typ: 'access', role: 'admin', name: 'a', ver: 0 }))).toBeDefined();
+    expect(await tokens.verify(await make({ typ: 'refresh', role: 'admin', name: 'a', ver: 0 }))).toBeUndefined();
+    expect(await tokens.verify(await make({ typ: 'access', role: 'root', name: 'a', ver: 0 }))).toBeUndefined();
+    expect(await tokens.verify(await make({ typ: 'access', role: 'admin', name: 'a', ver: 0 }, 'k2'))).toBeUndefined();
+    for (const ver of [undefined, '0', -1, 1.5]) expect(await tokens.verify(await make({ typ: 'access', role: 'admin', name: 'a', ver }))).toBeUndefined();
   });
 
   it('needs a 32-byte key', () => {

@@ -41,6 +41,8 @@ export interface Principal {
   readonly userId: string;
   readonly username: string;
   readonly role: Role;
+  /** The user's token version when the token was issued (`ver`): a later change of the user bumps it (adapters/user-sessions.ts). */
+  readonly tokenVersion: number;
 }
 
 /** HS256 access tokens: issued on login and refresh, checked on every other request with the algorithm pinned. */
@@ -61,7 +63,7 @@ export class TokenService {
 
   async issue(p: Principal): Promise<IssuedToken> {
     const now = Math.floor(this.clock().getTime() / 1000);
-    const accessToken = await new SignJWT({ typ: 'access', role: p.role, name: p.username })
+    const accessToken = await new SignJWT({ typ: 'access', role: p.role, name: p.username, ver: p.tokenVersion })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT', kid: this.#signing.kid })
       .setSubject(p.userId)
       .setIssuer(ISSUER)
@@ -85,9 +87,10 @@ export class TokenService {
         },
         { algorithms: ['HS256'], issuer: ISSUER, audience: AUDIENCE, currentDate: this.clock(), requiredClaims: ['sub', 'exp', 'iat'] },
       );
-      const { sub, role, name, typ } = payload as { sub?: unknown; role?: unknown; name?: unknown; typ?: unknown };
+      const { sub, role, name, typ, ver } = payload as { sub?: unknown; role?: unknown; name?: unknown; typ?: unknown; ver?: unknown };
       if (typ !== 'access' || typeof sub !== 'string' || !sub || typeof name !== 'string' || !name || !isRole(role)) return undefined;
-      return { userId: sub, username: name, role };
+      if (typeof ver !== 'number' || !Number.isSafeInteger(ver) || ver < 0) return undefined;
+      return { userId: sub, username: name, role, tokenVersion: ver };
     } catch {
       return undefined;
     }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import {
   claimTotpStep, findAdminUser, findAdminUserByName, getSecret, insertAudit, putSecret, recordLoginFailure, recordLoginSuccess,
-  refreshTokenFamily, revokeTokenFamily, rotateRefreshToken, setTotp, startTokenFamily, upsertBootstrapAdmin,
+  refreshTokenFamily, revokeTokenFamily, rotateRefreshToken, setTotp, startTokenFamily, unlockAdminUser, upsertBootstrapAdmin,
   type AdminUserRow, type AuditEntry, type Database, type SecretCipher,
 } from '@postbus/db';
 import { newId } from '@postbus/contracts';
@@ -67,10 +67,19 @@ export class AuthService {
     this.#byIp = new FailureWindow(limits.maxFailuresPerIp, limits.lockoutMs);
   }
 
-  /** Creates the configured admin, or sets its password again (start-up). */
+  /**
+   * Creates the configured admin, or sets its password again (start-up). When the user is
+   * already an enabled admin with this password it is only unlocked: a restart (every instance
+   * runs this) must not end the admin's sessions, which a new hash would (token version).
+   */
   static async bootstrap(db: Database, username: string, password: string, now: Date): Promise<AdminUserRow> {
     if (!username) throw new Error('the admin user name is empty');
     if (password.length < 12) throw new Error('the admin password must be at least 12 characters (POSTBUS_ADMIN_PASSWORD)');
+    const existing = await findAdminUserByName(db, username);
+    if (existing && existing.role === 'admin' && !existing.disabled && (await verifyPassword(password, existing.passwordHash))) {
+      await unlockAdminUser(db, existing.id);
+      return existing;
+    }
     return upsertBootstrapAdmin(db, { id: `usr_${randomUUID().replaceAll('-', '')}`, username, passwordHash: await hashPassword(password), role: 'admin', now });
   }
 
@@ -122,7 +131,7 @@ export class AuthService {
 
   /** A new refresh-token family (one per login) and its first pair. */
   async #startSession(user: AdminUserRow, now: Date): Promise<Session> {
-    const { accessToken, expiresIn } = await this.tokens.issue({ userId: user.id, username: user.username, role: user.role });
+    const { accessToken, expiresIn } = await this.tokens.issue({ userId: user.id, username: user.username, role: user.role, tokenVersion: user.tokenVersion });
     const refreshToken = newRefreshToken();
     const expires = new Date(now.getTime() + this.limits.refreshTtlMs);
     await this.db.tx((tx) => startTokenFamily(tx, `tkf_${randomUUID().replaceAll('-', '')}`, user.id, hashRefreshToken(refreshToken), now, expires));
@@ -134,9 +143,15 @@ export class AuthService {
     const now = this.clock();
     const next = newRefreshToken();
     const expires = new Date(now.getTime() + this.limits.refreshTtlMs);
-    const outcome = await this.db.tx((tx) => rotateRefreshToken(tx, hashRefreshToken(token), hashRefreshToken(next), now, expires));
+    // The user is read in the transaction that locked the token's family: a change to the user
+    // (which revokes the family in its own transaction) either comes first and the token is
+    // refused, or comes after and bumps the version the new access token carries.
+    const { outcome, current } = await this.db.tx(async (tx) => {
+      const rotated = await rotateRefreshToken(tx, hashRefreshToken(token), hashRefreshToken(next), now, expires);
+      return { outcome: rotated, current: rotated.kind === 'rotated' ? await findAdminUser(tx, rotated.userId) : undefined };
+    });
     if (outcome.kind === 'invalid') return { refused: 'invalid_refresh_token' };
-    const user = await findAdminUser(this.db, outcome.userId);
+    const user = current ?? (await findAdminUser(this.db, outcome.userId));
     if (outcome.kind === 'reused') {
       this.log.warn({ userId: outcome.userId, familyId: outcome.familyId }, 'refresh token reused: its family is revoked');
       await this.audit({ actor: user?.username ?? outcome.userId, action: 'refresh_reuse', outcome: 'denied', ip, target: { userId: outcome.userId, familyId: outcome.familyId } });
@@ -146,7 +161,7 @@ export class AuthService {
       await revokeTokenFamily(this.db, outcome.familyId, 'user disabled', now);
       return { refused: 'invalid_refresh_token' };
     }
-    const { accessToken, expiresIn } = await this.tokens.issue({ userId: user.id, username: user.username, role: user.role });
+    const { accessToken, expiresIn } = await this.tokens.issue({ userId: user.id, username: user.username, role: user.role, tokenVersion: user.tokenVersion });
     return { accessToken, tokenType: 'Bearer', expiresIn, refreshToken: next, refreshExpiresIn: Math.floor(this.limits.refreshTtlMs / 1000) };
   }
 

@@ -11,6 +11,7 @@ const TITLES: Readonly<Record<string, string>> = {
   invalid_totp: 'The one-time code is wrong',
   user_exists: 'The user name is taken',
   user_not_found: 'No such user',
+  cannot_delete_self: 'You cannot delete the user you are logged in as',
   weak_password: 'The password is too short',
   invalid_cursor: 'Not a cursor this API returned',
 };

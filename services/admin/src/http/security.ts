@@ -1,8 +1,11 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { performance } from 'node:perf_hooks';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { RateLimiter } from '@postbus/contracts';
 import { bearerToken, type Principal, type TokenService } from '../adapters/auth.js';
+import { LIMITS, type AdminRateLimit } from '../deps.js';
 import { allowedRoles, type AccessConfig, type Role } from '../auth/roles.js';
 import { authProblem } from '../auth/problems.js';
-import { problem, sendProblem } from './problem.js';
+import { Problem, problem, sendProblem } from './problem.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -42,20 +45,47 @@ export function routeCatalogue(app: FastifyInstance): readonly RouteAccess[] {
   return catalogues.get(app) ?? [];
 }
 
+export interface SecurityOptions {
+  readonly tokens: TokenService;
+  /** Whether a verified token still speaks for its user (token version, disabled, deleted): adapters/user-sessions.ts. */
+  readonly sessions: { check(p: Principal): Promise<Principal | undefined> };
+  readonly rateLimit?: Partial<AdminRateLimit> | undefined;
+  readonly onDenied?: (request: FastifyRequest) => Promise<void>;
+}
+
+function tooMany(reply: FastifyReply, retryAfterSeconds: number): FastifyReply {
+  reply.header('retry-after', String(retryAfterSeconds));
+  return sendProblem(reply, problem(429, 'rate_limited', 'too many requests: slow down and retry after the Retry-After seconds'));
+}
+
 /**
- * Authentication and roles for the whole app, in one onRequest hook: every route but the
- * public ones needs a valid Bearer access token, then a role the route allows. The route's
- * decision is made from its registered pattern (never the raw URL) and its config. A method
- * the policy has no rule for allows nobody, and an unknown route is behind the login too.
+ * Authentication, rate limits and roles for the whole app, in one onRequest hook: every route
+ * but the public ones needs a valid Bearer access token whose user still exists, is enabled
+ * and has not changed since it was issued (UserSessions), then a role the route allows. The
+ * route's decision is made from its registered pattern (never the raw URL) and its config. A
+ * method the policy has no rule for allows nobody, and an unknown route is behind the login too.
  * Failures look alike: 401 `unauthorized` tells nothing of why, 403 `forbidden` names no role.
+ *
+ * Every request takes a token from a bucket before anything else is done for it: the
+ * authenticated user's, else (public routes, no or a bad token) the client address's. Beyond
+ * it: 429 `rate_limited` with Retry-After. The buckets are per process (packages/contracts'
+ * RateLimiter), like the login limits: N instances admit N times the rate.
  */
-export function registerSecurity(app: FastifyInstance, tokens: TokenService, onDenied?: (request: FastifyRequest) => Promise<void>): void {
+export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): void {
+  const { tokens, sessions, onDenied } = opts;
+  const limits = { ...LIMITS.rateLimit, ...opts.rateLimit };
+  const perUser = new RateLimiter({ perSecond: limits.userPerSecond, burst: limits.userBurst, maxClients: LIMITS.rateLimitClients });
+  const perIp = new RateLimiter({ perSecond: limits.ipPerSecond, burst: limits.ipBurst, maxClients: LIMITS.rateLimitClients });
+
   app.decorateRequest('principal', '');
   app.decorateRequest('user', undefined);
   const catalogue: RouteAccess[] = [];
   catalogues.set(app, catalogue);
 
   app.addHook('onRoute', (route) => {
+    // Every route may answer the rate limit's 429: say so in its OpenAPI entry.
+    const responses = route.schema?.response as Record<string, unknown> | undefined;
+    if (responses && !('429' in responses)) responses['429'] = Problem;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) catalogue.push({ method, url: route.url, access: decide(method, route.url, route.config) });
   });
@@ -63,9 +93,16 @@ export function registerSecurity(app: FastifyInstance, tokens: TokenService, onD
   app.addHook('onRequest', async (request, reply) => {
     const url = request.routeOptions.url;
     const access = url === undefined ? undefined : decide(request.method, url, request.routeOptions.config);
-    if (access === 'public') return undefined;
+    const byIp = () => perIp.take(request.ip, performance.now());
+    if (access === 'public') {
+      const admission = byIp();
+      return admission.ok ? undefined : tooMany(reply, admission.retryAfterSeconds);
+    }
     const token = bearerToken(request.headers.authorization);
-    const user = token ? await tokens.verify(token) : undefined;
+    const claimed = token ? await tokens.verify(token) : undefined;
+    const user = claimed ? await sessions.check(claimed) : undefined;
+    const admission = user ? perUser.take(user.userId, performance.now()) : byIp();
+    if (!admission.ok) return tooMany(reply, admission.retryAfterSeconds);
     if (!user) return sendProblem(reply, problem(401, 'unauthorized', 'a valid bearer token is required'));
     request.user = user;
     request.principal = user.username;

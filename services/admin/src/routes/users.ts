@@ -1,7 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { findAdminUser, insertAdminUser, listAdminUsers, revokeUserTokenFamilies, updateAdminUser, withDatabase, type AdminUserRow, type Database } from '@postbus/db';
+import {
+  deleteAdminUser, insertAdminUser, listAdminUsers, revokeUserTokenFamilies, updateAdminUser, withDatabase, type AdminUserRow, type Database,
+} from '@postbus/db';
+import type { UserSessions } from '../adapters/user-sessions.js';
 import { hashPassword, PASSWORD_MIN_LENGTH } from '../auth/password.js';
 import { authProblem } from '../auth/problems.js';
 import { atLeast, ROLES } from '../auth/roles.js';
@@ -11,6 +14,8 @@ import { Problem, sendProblem } from '../http/problem.js';
 export interface UserRoutesOptions {
   readonly db: Database;
   readonly clock: () => Date;
+  /** Forgets a changed user at once, so its outstanding access tokens fail on this instance's next request. */
+  readonly sessions: UserSessions;
 }
 
 const RoleSchema = Type.Union(ROLES.map((r) => Type.Literal(r)));
@@ -42,8 +47,12 @@ const toView = (u: AdminUserRow): Static<typeof UserView> => ({
 const UserId = Type.Object({ id: Type.String({ pattern: '^usr_[0-9a-f]{32}$' }) });
 const adminOnly = { roles: atLeast('admin') };
 
-/** People who may use the admin API: admins only. A change of role, password or state ends the user's sessions. */
-export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (app, { db, clock }) => {
+/**
+ * People who may use the admin API: admins only. A change of role, password, TOTP or state,
+ * and a deletion, end the user's sessions at once: its refresh-token families are revoked and
+ * its token version bumped (in one transaction), so its access tokens fail on their next request.
+ */
+export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (app, { db, clock, sessions }) => {
   app.get(
     '/',
     {
@@ -112,14 +121,38 @@ export const userRoutes: FastifyPluginAsyncTypebox<UserRoutesOptions> = async (a
       const { role, disabled, password, resetTotp } = request.body;
       const passwordHash = password === undefined ? undefined : await hashPassword(password);
       const now = clock();
-      const row = await withDatabase(async () => {
-        if (!(await findAdminUser(db, id))) return undefined;
-        const updated = await updateAdminUser(db, id, { role, disabled, passwordHash, resetTotp }, now);
-        await revokeUserTokenFamilies(db, id, 'user changed', now);
-        return updated;
-      });
+      const row = await withDatabase(() =>
+        db.tx(async (tx) => {
+          const updated = await updateAdminUser(tx, id, { role, disabled, passwordHash, resetTotp }, now);
+          if (updated) await revokeUserTokenFamilies(tx, id, 'user changed', now);
+          return updated;
+        }),
+      );
+      sessions.forget(id);
       if (!row) return sendProblem(reply, authProblem(404, 'user_not_found', 'no such user'));
       return toView(row);
+    },
+  );
+
+  app.delete(
+    '/:id',
+    {
+      config: adminOnly,
+      schema: {
+        tags: ['users'],
+        summary: 'Delete a user: its sessions end at once (the audit log keeps its name)',
+        params: UserId,
+        response: { 204: Type.Null(), 401: Problem, 403: Problem, 404: Problem, 409: Problem },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      // An admin cannot delete the account it is using (another admin can); the configured admin comes back at start-up anyway.
+      if (request.user?.userId === id) return sendProblem(reply, authProblem(409, 'cannot_delete_self', 'use another admin to delete this user'));
+      const row = await withDatabase(() => deleteAdminUser(db, id));
+      sessions.forget(id);
+      if (!row) return sendProblem(reply, authProblem(404, 'user_not_found', 'no such user'));
+      return reply.code(204).send(null);
     },
   );
 };

@@ -1,6 +1,6 @@
 import { publishEvent, type Bus } from '@postbus/bus';
 import { SIGNATURE_HEADER, signLead, sponsorEventId, type LeadForwarded, type LeadForwardingFailed } from '@postbus/contracts';
-import { claimDueLeads, getSecret, markLeadFailed, markLeadForwarded, scheduleLeadRetry, type Database, type DueLead, type SecretCipher } from '@postbus/db';
+import { claimDueLeads, getSecret, leadPayloadAad, markLeadFailed, markLeadForwarded, scheduleLeadRetry, type Database, type DueLead, type SecretCipher } from '@postbus/db';
 import type { Logger } from '@postbus/telemetry';
 import { judgeAttempt, retryDelayMs } from '../domain/lead.js';
 import { postJson, type PostResult } from './http-post.js';
@@ -23,8 +23,6 @@ export interface ForwarderOptions {
   readonly allowPrivateEndpoints: boolean;
   readonly batch?: number;
 }
-
-export const leadAad = (leadId: string) => `postbus:lead:${leadId}`;
 
 /**
  * The outbox consumer: leads accepted by the gateway wait in `sponsor_leads` (encrypted) and
@@ -83,7 +81,7 @@ export class LeadForwarder {
     if (!lead.endpointUrl) result = { error: 'sponsor has no endpoint' };
     else {
       try {
-        const body = cipher.decrypt(lead.payload, leadAad(lead.id));
+        const body = cipher.decrypt(lead.payload, leadPayloadAad(lead.id));
         const secret = await getSecret(db, cipher, lead.signingSecretId);
         const t = Math.floor(clock().getTime() / 1000);
         const headers = { 'idempotency-key': lead.id, [SIGNATURE_HEADER]: signLead(secret, body, t), 'user-agent': 'postbus-sponsor-gateway/1' };
@@ -93,7 +91,8 @@ export class LeadForwarder {
         result = { error: `cannot prepare the lead: ${(err as { code?: string }).code ?? 'error'}` };
       }
     }
-    const outcome = judgeAttempt(result, lead.attempts, this.#opts.maxAttempts);
+    // The limit and the backoff count this round's attempts (an operator's retry starts a new round); event ids, every attempt.
+    const outcome = judgeAttempt(result, lead.roundAttempts, this.#opts.maxAttempts);
     const ctx = { leadId: lead.id, sponsorId: lead.sponsorId, attempts: lead.attempts };
     switch (outcome.kind) {
       case 'delivered': {
@@ -111,7 +110,7 @@ export class LeadForwarder {
         return;
       }
       case 'retry': {
-        const at = new Date(clock().getTime() + retryDelayMs(lead.attempts, this.#opts.retryBaseMs, Math.random()));
+        const at = new Date(clock().getTime() + retryDelayMs(lead.roundAttempts, this.#opts.retryBaseMs, Math.random()));
         await scheduleLeadRetry(db, lead.id, at, outcome.reason);
         log.info({ ...ctx, reason: outcome.reason, nextAttemptAt: at.toISOString() }, 'lead forwarding attempt failed: retrying');
         return;

@@ -3,8 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { Type } from '@sinclair/typebox';
 import { publishEvent } from '@postbus/bus';
 import { AddressError, addressHash, newSponsorScopedId, parseAddress, sponsorEventId, type LeadReceived } from '@postbus/contracts';
-import { activeOffers, getOffer, insertLead, withDatabase, type OfferRow } from '@postbus/db';
-import { leadAad } from '../adapters/forwarder.js';
+import { activeOffers, getOffer, insertLead, leadPayloadAad, withDatabase, type OfferRow } from '@postbus/db';
 import { LIMITS, type GatewayDeps } from '../deps.js';
 import { LeadBody, leadRequestHash, type ForwardedLead } from '../domain/lead.js';
 import type { RateLimiter } from '@postbus/contracts';
@@ -125,7 +124,7 @@ export const sponsorRoutes: FastifyPluginAsyncTypebox<SponsorRoutesOptions> = as
             scope,
             idempotencyKey,
             requestHash,
-            payload: cipher.encrypt(JSON.stringify(forwarded), leadAad(leadId)),
+            payload: cipher.encrypt(JSON.stringify(forwarded), leadPayloadAad(leadId)),
             receivedAt: now,
           });
           if (inserted.kind === 'new') await publishEvent(bus, bus.subjects.sponsor(offer.sponsorId), event, { timeoutMs: deps.publishTimeoutMs ?? LIMITS.publishTimeoutMs });
