@@ -67,13 +67,13 @@ interface ComposeFile {
   readonly used: Set<string>;
 }
 
-function loadCompose(path: string): ComposeFile {
+function loadCompose(path: string, env: Record<string, string> = exampleEnv): ComposeFile {
   const raw = parse(readFileSync(join(root, path), 'utf8'), { merge: true });
   const used = new Set<string>();
-  return { path, dir: dirname(join(root, path)), doc: deepInterpolate(raw, exampleEnv, used), used };
+  return { path, dir: dirname(join(root, path)), doc: deepInterpolate(raw, env, used), used };
 }
 
-const composes = COMPOSE_FILES.map(loadCompose);
+const composes = COMPOSE_FILES.map((p) => loadCompose(p));
 const main = composes.find((c) => c.path === 'docker-compose.yml')!;
 const postbusServices = (c: ComposeFile) => Object.entries(c.doc.services as Record<string, Json>).filter(([, s]) => s.build);
 const commandOf = (s: Json): string[] => (typeof s.command === 'string' ? ['sh', '-c', s.command] : (s.command as string[]));
@@ -151,6 +151,9 @@ describe.each(composes.map((c) => [c.path, c] as const))('%s', (_path, c) => {
         if (key.startsWith('POSTBUS_')) expect(configVars.has(key), `${name}: ${key} is read by packages/config`).toBe(true);
       expect(s.environment?.POSTBUS_STREAM_REPLICAS, `${name}: R3 streams`).toBe('3');
     }
+    // /metrics is protected everywhere: the token is required (compose refuses to start without it).
+    expect(() => loadCompose(c.path, { ...exampleEnv, POSTBUS_METRICS_TOKEN: '' })).toThrow(/required variable POSTBUS_METRICS_TOKEN/);
+    for (const [name, s] of postbusServices(c)) expect(s.environment?.POSTBUS_METRICS_TOKEN, `${name}: POSTBUS_METRICS_TOKEN`).toBe(exampleEnv.POSTBUS_METRICS_TOKEN);
     const sender = c.doc.services.sender;
     expect(sender, 'a sender service').toBeDefined();
     expect(sender.container_name, 'senders scale: no fixed container name').toBeUndefined();
@@ -178,6 +181,21 @@ describe('docker-compose.yml', () => {
     });
     expect(new Set(stores).size, `stores: ${stores.join(', ')}`).toBe(3);
     for (const v of stores) expect(Object.keys(main.doc.volumes)).toContain(v);
+  });
+  it('Prometheus scrapes every service (each replica) on its /metrics port with the services\' token as bearer', () => {
+    const prometheus = parse(readFileSync(join(root, 'deploy/prometheus/prometheus.yml'), 'utf8'));
+    // The token reaches Prometheus as a file: a secret made from the same variable the services get.
+    expect(main.doc.secrets?.metrics_token).toEqual({ environment: 'POSTBUS_METRICS_TOKEN' });
+    expect(main.doc.services.prometheus.secrets).toContain('metrics_token');
+    const mounted = '/run/secrets/metrics_token'; // where compose puts a service's secret
+    const jobs = prometheus.scrape_configs as Json[];
+    for (const [name, s] of postbusServices(main).filter(([n]) => n !== 'migrate')) {
+      const port = Number(healthPortOf(s)); // /healthz, /readyz and /metrics answer on one port
+      const job = jobs.find((j) => (j.dns_sd_configs ?? []).some((d: Json) => d.names.includes(name) && d.port === port && d.type === 'A'));
+      expect(job, `a scrape job for ${name}:${port}`).toBeDefined();
+      expect(job.authorization, `${name}: bearer token`).toEqual({ type: 'Bearer', credentials_file: mounted });
+      expect(job.bearer_token ?? job.authorization.credentials, `${name}: no token written in the file`).toBeUndefined();
+    }
   });
 });
 
@@ -279,6 +297,15 @@ describe("each service's compose command, run here under Node", () => {
       await waitFor(() => healthy(s.healthcheck.test, port), { timeoutMs: 45_000, intervalMs: 250, message: `${name} healthy` }).catch((err: Error) => {
         throw new Error(`${err.message}\n${svc.output.join('').slice(-3000)}`);
       });
+    // What Prometheus does with the token compose gave the service: 200 with it, 401 without.
+    for (const { name, s, port } of started) {
+      const token = String(s.environment.POSTBUS_METRICS_TOKEN);
+      const metrics = `http://127.0.0.1:${port[1]}/metrics`;
+      expect((await fetch(metrics)).status, `${name}: /metrics without the token`).toBe(401);
+      const res = await fetch(metrics, { headers: { authorization: `Bearer ${token}` } });
+      expect(res.status, `${name}: /metrics with the token`).toBe(200);
+      expect(await res.text(), name).toContain('process_cpu_seconds_total');
+    }
     for (const { name, svc } of started) expect(await stop(svc), `${name} exit code:\n${svc.output.join('').slice(-3000)}`).toBe(0);
   }, 150_000);
 

@@ -10,6 +10,8 @@ export interface LogEntry {
   readonly data: Uint8Array;
   /** Messages matching the filter still after this one when it was delivered. */
   readonly pending: number;
+  /** The trace context the message was published with (W3C headers), if any: a replay links to it. */
+  readonly trace?: Readonly<Record<string, string>>;
 }
 
 export interface ReadLogOptions {
@@ -44,7 +46,10 @@ export async function* readLog(bus: Bus, opts: ReadLogOptions): AsyncGenerator<L
       let got = 0;
       for await (const m of batch) {
         got++;
-        yield { stream: opts.stream, seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), data: m.data, pending: m.info.pending };
+        const traceparent = m.headers?.get('traceparent');
+        const tracestate = m.headers?.get('tracestate');
+        const trace = traceparent ? { traceparent, ...(tracestate ? { tracestate } : {}) } : undefined;
+        yield { stream: opts.stream, seq: m.seq, subject: m.subject, time: new Date(Math.floor(m.info.timestampNanos / 1e6)), data: m.data, pending: m.info.pending, ...(trace ? { trace } : {}) };
         if (m.info.pending === 0) {
           done = true;
           batch.stop();

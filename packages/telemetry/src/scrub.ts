@@ -5,7 +5,8 @@ import type { ReadableSpan, Span, SpanProcessor } from '@opentelemetry/sdk-trace
  * Invariant 8 for spans: whatever an instrumentation records, no address and no secret leaves
  * the process. Addresses are blanked inside any value; attributes named like secrets are
  * dropped to a marker; URLs lose their query and their token-like path segments (the tracking
- * paths carry signed tokens), leaving the route template (`/track/open/:token`).
+ * paths carry signed tokens), leaving the route template (`/track/open/:token`). URLs inside
+ * free text (an exception message naming the URL it failed on) lose their query too.
  */
 const ADDRESS = /[^\s<>()[\]\\,;:"'@]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+/g;
 const SECRET_KEY = /pass(word)?|secret|token|authori[sz]ation|cookie|api[-_.]?key|private[-_.]?key|credential/i;
@@ -13,15 +14,24 @@ const URL_KEYS = new Set(['http.url', 'http.target', 'url.full', 'url.path', 'ht
 const DROPPED_KEYS = new Set(['url.query']);
 const TOKEN_AFTER = new Set(['open', 'click', 'unsubscribe', 'u', 'o', 'c', 't', 'track', 'lead', 'leads', 'verify', 'reset']);
 const ID_LIKE = /^[A-Za-z0-9_\-.~%=]{16,}$/;
+// An address percent-encoded in a URL (`users/jane%40example.com`).
+const ENCODED_ADDRESS = /[^\s<>()[\]\\,;:"'@/?&=#]+%40[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+/gi;
+const URL_IN_TEXT = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"'<>`]+/gi;
 
 export const REDACTED = '[redacted]';
 export const ADDRESS_MARK = '[address]';
 
 export function scrubText(value: string): string {
-  return value.includes('@') ? value.replace(ADDRESS, ADDRESS_MARK) : value;
+  let out = value.includes('://') ? value.replace(URL_IN_TEXT, routeTemplate) : value;
+  if (out.includes('%40')) out = out.replace(ENCODED_ADDRESS, ADDRESS_MARK);
+  return out.includes('@') ? out.replace(ADDRESS, ADDRESS_MARK) : out;
 }
 
-/** `/track/open/eyJ…?x=1` → `/track/open/:token`; long ids become `:id`. A full URL keeps its origin. */
+/**
+ * `/track/open/eyJ…?x=1` → `/track/open/:token`; long ids become `:id`. A full URL keeps its
+ * origin (without credentials). A long segment with digits or dots, or a long mixed-case one
+ * (a webhook's secret path: `/services/T0/B0/AbCdEfGhIjKlMnOpQrStUvWx`), is not a word.
+ */
 export function routeTemplate(pathOrUrl: string): string {
   let origin = '';
   let path = pathOrUrl;
@@ -33,8 +43,10 @@ export function routeTemplate(pathOrUrl: string): string {
   path = path.split(/[?#]/, 1)[0] ?? '';
   const segments = path.split('/');
   const out = segments.map((s, i) => {
-    if (!ID_LIKE.test(s) || !/[\d.]/.test(s)) return s;
-    return TOKEN_AFTER.has(segments[i - 1] ?? '') || s.length >= 40 || s.includes('.') ? ':token' : ':id';
+    if (!ID_LIKE.test(s)) return s;
+    const mixedCase = s.length >= 20 && /[a-z]/.test(s) && /[A-Z]/.test(s);
+    if (!mixedCase && !/[\d.]/.test(s)) return s;
+    return TOKEN_AFTER.has(segments[i - 1] ?? '') || s.length >= 40 || s.includes('.') || (mixedCase && !/\d/.test(s)) ? ':token' : ':id';
   });
   return origin + out.join('/');
 }

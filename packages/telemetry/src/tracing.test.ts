@@ -34,6 +34,12 @@ describe('span attribute scrubber', () => {
     expect(routeTemplate('/v1/messages/msg_01JAAAAAAAAAAAAAAAAAAAAAAA/timeline')).toBe('/v1/messages/:id/timeline');
     expect(routeTemplate('/v1/messages')).toBe('/v1/messages');
     expect(routeTemplate('http://user:pw@h:1/x?y')).toBe('http://h:1/x');
+    // A webhook whose path is its secret; words stay words.
+    expect(routeTemplate('https://hooks.example/services/T0/B0/AbCdEfGhIjKlMnOpQrStUvWx')).toBe('https://hooks.example/services/T0/B0/:token');
+    expect(routeTemplate('/gmail/v1/users/me/messages/send')).toBe('/gmail/v1/users/me/messages/send');
+    // URLs inside free text lose their query; encoded addresses are addresses.
+    expect(scrubText('request to https://h.example/a?key=s3cret failed')).toBe('request to https://h.example/a failed');
+    expect(scrubText('/gmail/v1/users/jo%40ex.co/profile')).toBe('/gmail/v1/users/[address]/profile');
   });
 
   it('scrubs every span before an exporter sees it: attributes, events, status and name', async () => {

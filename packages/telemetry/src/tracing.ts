@@ -4,6 +4,7 @@ import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { PgInstrumentation } from '@opentelemetry/instrumentation-pg';
+import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
@@ -66,6 +67,11 @@ export function startTracing(opts: TracingOptions): Tracing {
       }),
       // No parameter values (enhancedDatabaseReporting stays off); no spans for work outside a trace.
       new PgInstrumentation({ requireParentSpan: true }),
+      // Node's global `fetch` (undici, through diagnostics_channel: no patching, so no load order):
+      // the alert webhook. A call outside any trace (the notifier's periodic retries) starts
+      // its own. No header is recorded (headersToSpanAttributes stays unset); the scrubber
+      // keeps the URL's origin and path template, and drops url.query.
+      new UndiciInstrumentation({ requireParentforSpans: false }),
     ],
   });
   sdk.start();

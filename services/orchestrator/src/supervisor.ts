@@ -1,6 +1,6 @@
 import type { NodesBucket } from '@postbus/bus';
 import type { JsMsg } from '@postbus/bus';
-import { executeAccountCommand, liveNodes, publishEvent, type AccountDirectory, type Bus } from '@postbus/bus';
+import { executeAccountCommand, liveNodes, publishEvent, withMessageContext, type AccountDirectory, type Bus } from '@postbus/bus';
 import { TAKEOVER_GRACE_MS, decodeEvent, effectiveDailyLimit, type AccountCommand, type RuntimeSettings } from '@postbus/contracts';
 import {
   accountUsage,
@@ -91,8 +91,11 @@ export class Supervisor {
       }
       const account = event.accountId ? this.deps.directory.get(event.accountId) : undefined;
       const decision = decideFault(event, account, this.deps.clock());
-      if (decision.command) await this.command(decision.command);
-      if (decision.alert) await this.deps.alerter.raise(decision.alert);
+      // In the fault's trace: the commands, the alert and its webhook call follow the report.
+      await withMessageContext(msg, async () => {
+        if (decision.command) await this.command(decision.command);
+        if (decision.alert) await this.deps.alerter.raise(decision.alert);
+      });
       msg.ack();
     }
   }

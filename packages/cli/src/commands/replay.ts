@@ -1,6 +1,6 @@
 import { readLog, type Bus } from '@postbus/bus';
 import { decodeEvent, PostbusError, type Namespace, type PostbusEvent } from '@postbus/contracts';
-import { ensureProjectionTables, sql, type Database, type Projection, type RebuildProgress, type RunnerLog, type StoredMessage } from '@postbus/db';
+import { ensureProjectionTables, sql, traceBatch, type Database, type Projection, type RebuildProgress, type RunnerLog, type StoredMessage } from '@postbus/db';
 import { allProjections } from '@postbus/projector';
 import type { TextOut } from '../progress.js';
 import { baseOf, planReplay, streamOf, type ReplayFlags, type ReplayPlan } from './replay-options.js';
@@ -59,7 +59,8 @@ export async function replayEvents(deps: ReplayDeps, flags: ReplayFlags): Promis
     await conn.query(sql`SELECT pg_advisory_lock(${projection.lockKey})`);
     try {
       await conn.tx((tx) => ensureProjectionTables(tx, projection));
-      await each((batch) => conn.tx((tx) => projection.apply(tx, batch)));
+      // Each replayed event's span starts a trace of its own, linked to the one it was published in.
+      await each((batch) => traceBatch(`projection ${projection.name} replay`, batch, 'link', () => conn.tx((tx) => projection.apply(tx, batch))));
     } finally {
       await conn.query(sql`SELECT pg_advisory_unlock(${projection.lockKey})`);
     }
@@ -103,7 +104,7 @@ async function replayStream(
     if (plan.into === undefined) {
       deps.stdout.write(`${JSON.stringify({ stream, seq: m.seq, subject: m.subject, time: m.time.toISOString(), event })}\n`);
     } else {
-      batch.push({ stream, seq: m.seq, subject: m.subject, data: m.data });
+      batch.push({ stream, seq: m.seq, subject: m.subject, data: m.data, ...(m.trace ? { trace: m.trace } : {}) });
       if (batch.length >= batchSize) await flush();
     }
   }
