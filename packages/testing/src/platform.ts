@@ -85,7 +85,12 @@ export class Platform {
     if (!this.trackingPort) this.trackingPort = await freePort();
     if (!this.sponsorGatewayPort) this.sponsorGatewayPort = await freePort();
     for (const n of names) await this.startService(n);
-    if (names.includes('admin')) await waitFor(async () => this.ready(), { timeoutMs: 20_000, message: `admin did not start:\n${this.logs('admin')}` });
+    // Generous: a loaded CI machine (the suite runs files in parallel) can take long to start six processes.
+    if (names.includes('admin')) {
+      await waitFor(async () => this.ready(), { timeoutMs: 45_000, message: 'admin did not start' }).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}; its log:\n${this.logs('admin')}`);
+      });
+    }
   }
 
   /** Starts one service process; `key` names it in `services` when several of one service run (e.g. 'sender-2'). */
