@@ -1,5 +1,5 @@
 import { sql, type Queryable } from '@databases/pg';
-import type { RotationProgress, RotationSummary } from './secret-rotation.js';
+import { rotateRows, type RotationOptions, type RotationSummary } from './secret-rotation.js';
 import type { SecretCipher } from './secret-store.js';
 
 /**
@@ -144,43 +144,23 @@ export async function markLeadFailed(db: Queryable, id: string, error: string): 
  * delivered it meanwhile has dropped it, and wins). The key id is the ciphertext's second field
  * (`v1.<keyId>.…`, packages/secrets), so the rows to do are found in SQL.
  */
-export async function rotateLeadPayloads(
-  db: Queryable,
-  cipher: SecretCipher,
-  opts: { readonly batchSize?: number; readonly onProgress?: (p: RotationProgress) => void } = {},
-): Promise<RotationSummary> {
-  const batchSize = opts.batchSize ?? 100;
-  const target = cipher.currentKeyId;
-  const [count] = await db.query(sql`SELECT count(*)::int AS n FROM sponsor_leads WHERE payload IS NOT NULL AND split_part(payload, '.', 2) <> ${target}`);
-  const total = (count?.n as number) ?? 0;
-  let rotated = 0;
-  let skipped = 0;
-  const failed: Array<{ id: string; keyId: string; code: string }> = [];
-  let after = '';
-  for (;;) {
-    const rows = await db.query(sql`
-      SELECT id, payload FROM sponsor_leads
-      WHERE payload IS NOT NULL AND split_part(payload, '.', 2) <> ${target} AND id > ${after} ORDER BY id LIMIT ${batchSize}`);
-    if (rows.length === 0) break;
-    for (const r of rows) {
-      const aad = leadPayloadAad(r.id);
-      let plaintext: string;
-      try {
-        plaintext = cipher.decrypt(r.payload, aad);
-      } catch (err) {
-        const code = (err as { code?: unknown }).code;
-        failed.push({ id: r.id, keyId: String(r.payload).split('.')[1] ?? '', code: typeof code === 'string' ? code : 'secret_corrupt' });
-        continue;
-      }
-      const updated = await db.query(sql`
-        UPDATE sponsor_leads SET payload = ${cipher.encrypt(plaintext, aad)} WHERE id = ${r.id} AND payload = ${r.payload} RETURNING id`);
-      if (updated.length === 1) rotated++;
-      else skipped++;
-    }
-    after = rows[rows.length - 1]!.id as string;
-    opts.onProgress?.({ done: rotated + skipped + failed.length, total });
-  }
-  return { total, rotated, skipped, failed };
+export function rotateLeadPayloads(db: Queryable, cipher: SecretCipher, opts: RotationOptions = {}): Promise<RotationSummary> {
+  const keyOf = (payload: string) => payload.split('.')[1] ?? '';
+  return rotateRows(
+    {
+      count: async (target) =>
+        ((await db.query(sql`SELECT count(*)::int AS n FROM sponsor_leads WHERE payload IS NOT NULL AND split_part(payload, '.', 2) <> ${target}`))[0]?.n as number) ?? 0,
+      page: async (target, after, limit) =>
+        (
+          await db.query(sql`
+            SELECT id, payload FROM sponsor_leads
+            WHERE payload IS NOT NULL AND split_part(payload, '.', 2) <> ${target} AND id > ${after} ORDER BY id LIMIT ${limit}`)
+        ).map((r) => ({ id: r.id as string, keyId: keyOf(r.payload as string), ciphertext: r.payload as string, aad: leadPayloadAad(r.id) })),
+      write: async (id, previous, next) => (await db.query(sql`UPDATE sponsor_leads SET payload = ${next} WHERE id = ${id} AND payload = ${previous} RETURNING id`)).length === 1,
+    },
+    cipher,
+    opts,
+  );
 }
 
 /** How many lead payloads each key encrypts now. */
