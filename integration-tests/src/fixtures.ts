@@ -5,7 +5,7 @@ import { connectBus, deleteNamespace, ensureStreams, type Bus } from '@postbus/b
 import { bucketSpecs, streamSpecs, type Namespace } from '@postbus/contracts';
 import { connectDatabase, migrate, sql, type Database } from '@postbus/db';
 import { createTestDatabase, sharedNatsUrl, startSmtpSink, testNamespace, waitFor, type SmtpSink, type TestDatabase } from '@postbus/testing';
-import { AdminClient, Platform, type ServiceName } from '@postbus/testing';
+import { AdminClient, Platform, type GmailStandin, type ServiceName } from '@postbus/testing';
 
 export interface World {
   readonly ns: Namespace;
@@ -81,6 +81,24 @@ export async function registerAccount(w: World, user: string, dailyLimit: number
     fromAddress: `${user}@sender.test`,
     smtp: { host: '127.0.0.1', port: w.sink.port, tls: 'none', user, password: SMTP_PASSWORD },
     dailyLimit,
+    batchSize: 20,
+    sendDelayMs: 0,
+    postalAddress: '1 Test Street, Testville',
+    ...extra,
+  });
+  if (res.status !== 201) throw new Error(`account not created: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.id as string;
+}
+
+/** A Gmail API account for `user`, who is added to the stand-in with a service account of its own. */
+export async function registerGmailAccount(w: World, gmail: GmailStandin, user: string, extra: Record<string, unknown> = {}): Promise<string> {
+  gmail.addUser(user);
+  const key = await gmail.createServiceAccount();
+  const res = await w.admin.request('POST', '/v1/accounts', {
+    name: `gmail ${user}`,
+    fromAddress: user,
+    provider: 'gmail',
+    gmail: { serviceAccountKey: JSON.stringify(key) },
     batchSize: 20,
     sendDelayMs: 0,
     postalAddress: '1 Test Street, Testville',

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '@postbus/db';
 import { startGmailStandin, waitFor, type GmailStandin } from '@postbus/testing';
-import { startWorld, type World } from './fixtures.js';
+import { registerGmailAccount, startWorld, type World } from './fixtures.js';
 
 /**
  * A Gmail API account's bounces come back to its own Gmail mailbox: the bounce processor reads
@@ -95,18 +95,7 @@ describe('Gmail accounts’ bounces, read from their own mailbox through the Gma
         POSTBUS_BOUNCES_POLL_MS: '300',
       },
     });
-    gmail.addUser(user);
-    const key = await gmail.createServiceAccount();
-    const res = await w.admin.request('POST', '/v1/accounts', {
-      name: 'gmail bounces',
-      fromAddress: user,
-      provider: 'gmail',
-      gmail: { serviceAccountKey: JSON.stringify(key) },
-      sendDelayMs: 0,
-      postalAddress: '1 Test Street, Testville',
-    });
-    expect(res.status).toBe(201);
-    accountId = res.body.id as string;
+    accountId = await registerGmailAccount(w, gmail, user);
   }, 60_000);
   afterAll(async () => {
     await w?.close();

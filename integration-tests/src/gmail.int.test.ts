@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '@postbus/db';
 import { startGmailStandin, waitFor, type GmailStandin } from '@postbus/testing';
-import { startWorld, type World } from './fixtures.js';
+import { registerGmailAccount, startWorld, type World } from './fixtures.js';
 
 /**
  * Gmail API accounts end to end: the admin, orchestrator, sender and projector as processes,
@@ -28,22 +28,7 @@ describe('Gmail API accounts', () => {
     await gmail?.close();
   });
 
-  async function registerGmail(user: string, extra: Record<string, unknown> = {}): Promise<string> {
-    gmail.addUser(user);
-    const key = await gmail.createServiceAccount();
-    const res = await w.admin.request('POST', '/v1/accounts', {
-      name: `gmail ${user}`,
-      fromAddress: user,
-      provider: 'gmail',
-      gmail: { serviceAccountKey: JSON.stringify(key) },
-      batchSize: 20,
-      sendDelayMs: 0,
-      postalAddress: '1 Test Street, Testville',
-      ...extra,
-    });
-    if (res.status !== 201) throw new Error(`account not created: ${res.status} ${JSON.stringify(res.body)}`);
-    return res.body.id as string;
-  }
+  const registerGmail = (user: string, extra: Record<string, unknown> = {}) => registerGmailAccount(w, gmail, user, extra);
 
   async function send(accountId: string, count: number, prefix: string): Promise<string[]> {
     const messages = Array.from({ length: count }, (_, i) => ({ to: `${prefix}${i}@receiver.test`, subject: `Hello ${i}`, text: `Message ${i}.`, accountId }));

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGmailStandin, waitFor, type GmailStandin } from '@postbus/testing';
-import { SMTP_PASSWORD, registerAccount, startWorld, type World } from './fixtures.js';
+import { SMTP_PASSWORD, registerAccount, registerGmailAccount, startWorld, type World } from './fixtures.js';
 
 /** One span as OTLP/HTTP JSON carries it (ids in hex), with its service. */
 interface CollectedSpan {
@@ -180,19 +180,7 @@ describe('one trace from the admin request to the projection', () => {
   }, 90_000);
   it('a Gmail send: the API call is a CLIENT span under gmail.send in the request\'s trace, its context sent to Google, no token or query in any span', async () => {
     const user = 'traced.sender@gmail.test';
-    gmail.addUser(user);
-    const key = await gmail.createServiceAccount();
-    const created = await w.admin.request('POST', '/v1/accounts', {
-      name: 'gmail traced',
-      fromAddress: user,
-      provider: 'gmail',
-      gmail: { serviceAccountKey: JSON.stringify(key) },
-      batchSize: 20,
-      sendDelayMs: 0,
-      postalAddress: '1 Test Street, Testville',
-    });
-    expect(created.status).toBe(201);
-    const accountId = created.body.id as string;
+    const accountId = await registerGmailAccount(w, gmail, user);
     const res = await w.admin.request('POST', '/v1/messages', { messages: [{ to: 'gmail.recipient@receiver.test', subject: 'Via Gmail', text: 'Hello.', accountId }] });
     expect(res.status).toBe(202);
     await waitFor(() => gmail.sent(user).length === 1, { timeoutMs: 30_000, message: 'the Gmail message was not sent' });
