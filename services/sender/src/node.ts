@@ -1,5 +1,5 @@
 import { setMaxListeners } from 'node:events';
-import { AckedPublisher, NodeLeaseHolder, openNodesBucket, publishEvent, sleep } from '@postbus/bus';
+import { NodeLeaseHolder, openNodesBucket, publishEvent, sleep } from '@postbus/bus';
 import { isPostbusError, newId, type AccountState } from '@postbus/contracts';
 import { AdvanceBatcher, isDatabaseUnavailable, nodeWork, recordWorkerRestart, releaseEpochs, type NodeWork } from '@postbus/db';
 import { metrics } from '@postbus/telemetry';
@@ -71,14 +71,12 @@ export class SenderNode {
   private unsubscribe: (() => void) | undefined;
   private readonly workerDeps: Omit<WorkerDeps, 'lease'>;
   private readonly gate: Gate;
-  private readonly publisher: AckedPublisher;
   private readonly wake = { fn: undefined as (() => void) | undefined };
 
   constructor(private readonly opts: SenderNodeOptions) {
     const batcher = new AdvanceBatcher(opts.db);
     this.gate = new Gate(opts.startConcurrency ?? 32);
-    this.publisher = new AckedPublisher(opts.bus);
-    this.workerDeps = { ...opts, advance: (input) => batcher.advance(input), startGate: (fn) => this.gate.run(fn), publisher: this.publisher };
+    this.workerDeps = { ...opts, advance: (input) => batcher.advance(input), startGate: (fn) => this.gate.run(fn) };
   }
 
   get nodeId(): string {
@@ -131,7 +129,6 @@ export class SenderNode {
     // Released before the lease goes: the next owners need not wait out the grace.
     await this.releaseStopped().catch(() => undefined);
     await this.lease?.stop();
-    this.publisher.close();
   }
 
   private async reconcileLoop(signal: AbortSignal): Promise<void> {

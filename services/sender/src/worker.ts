@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { JsMsg } from '@postbus/bus';
-import { publishEvent, recreateDurable, runBatchLoop, sleep, withMessageContext, type AccountDirectory, type AckedPublisher, type Bus } from '@postbus/bus';
+import { publishEvent, recreateDurable, runBatchLoop, sleep, withMessageContext, type AccountDirectory, type Bus } from '@postbus/bus';
 import {
   MAIL_SUBJECT_TOKEN,
   WORK_ACK_WAIT_MS,
@@ -66,8 +66,6 @@ export interface WorkerDeps {
   readonly compliance: ComplianceSettings;
   /** Limits how many workers of the node start at once. */
   readonly startGate?: <T>(fn: () => Promise<T>) => Promise<T>;
-  /** The node's publisher for outcome events: many in flight, each acknowledged (js.publish otherwise). */
-  readonly publisher?: AckedPublisher;
   /** Gmail API accounts: where the API is, its pace, and how long Sent-mail lookups go on. */
   readonly gmail?: GmailOptions;
 }
@@ -285,7 +283,7 @@ export class AccountWorker {
 
   private async publish(event: MailEvent): Promise<void> {
     const subject = this.deps.bus.subjects.mail(this.accountId, MAIL_SUBJECT_TOKEN[event.type]);
-    await (this.deps.publisher ? this.deps.publisher.publish(subject, event) : publishEvent(this.deps.bus, subject, event));
+    await publishEvent(this.deps.bus, subject, event);
     metrics.send(this.accountId, MAIL_SUBJECT_TOKEN[event.type]).inc();
   }
 

@@ -1,4 +1,4 @@
-import { AckedPublisher, sleep, type Bus } from '@postbus/bus';
+import { publishEvent, sleep, type Bus } from '@postbus/bus';
 import { MAX_OPENS_PER_EVENT, TRACKING_SUBJECT_TOKEN, isPostbusError, type OpensRecorded, type RecordedOpen } from '@postbus/contracts';
 import type { Logger } from '@postbus/telemetry';
 import { opensRecordedEvent } from '../domain/events.js';
@@ -37,7 +37,6 @@ export interface OpenRecorderOptions {
  */
 export class OpenRecorder {
   readonly #bus: Bus;
-  readonly #publisher: AckedPublisher;
   readonly #log: Logger;
   readonly #opts: Required<OpenRecorderOptions>;
   readonly #flushes = new Set<Promise<void>>();
@@ -53,7 +52,6 @@ export class OpenRecorder {
     this.#bus = bus;
     this.#log = log;
     this.#opts = { retryDelaysMs: [250, 1_000], ...opts };
-    this.#publisher = new AckedPublisher(bus, opts.publishTimeoutMs);
   }
 
   /** Opens buffered or being published. */
@@ -98,7 +96,7 @@ export class OpenRecorder {
     const delays = this.#opts.retryDelaysMs;
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.#publisher.publish(subject, event);
+        await publishEvent(this.#bus, subject, event, { timeoutMs: this.#opts.publishTimeoutMs });
         return;
       } catch (err) {
         const delay = delays[attempt];
@@ -120,7 +118,6 @@ export class OpenRecorder {
     this.#closing.abort();
     this.#flush();
     await Promise.allSettled([...this.#flushes]);
-    this.#publisher.close();
   }
 }
 
