@@ -59,6 +59,7 @@ export function silentLogger(): Logger {
 }
 
 export { startHealthServer, type HealthServer } from './health.js';
+export { failingChecks, natsAnswers, registerHealthRoutes, type HealthRouteOptions, type ReadinessCheck } from './health-routes.js';
 export { PostbusMetrics, cached1, cached2, metrics, metricsAuthorized, metricsEndpoint, type Inc, type MetricsReply } from './metrics.js';
 export { onShutdown } from './shutdown.js';
 export {
