@@ -21,25 +21,13 @@ import { newId } from '@postbus/contracts';
 import { addMailbox, sql } from '@postbus/db';
 import { Keyring, generateMasterKey, parseMasterKeys } from '@postbus/secrets';
 import { createLogger } from '@postbus/telemetry';
-import { RawSmtpClient, mailServerAvailable, startMailServer, startTestEnvironment, waitFor } from '@postbus/testing';
+import { RawSmtpClient, mailServerAvailable, seededRandom, startMailServer, startTestEnvironment, waitFor } from '@postbus/testing';
 
 const REPORTS = Number(process.env.BENCH_REPORTS ?? 100_000);
 const DSNS = Number(process.env.BENCH_DSNS ?? 50);
 const POLL_MS = Number(process.env.BENCH_POLL_MS ?? 500);
 const log = (...a: unknown[]) => console.error(...a);
 const FIXTURES = fileURLToPath(new URL('../../packages/classify/fixtures/reports/', import.meta.url));
-
-/** A small deterministic generator (mulberry32): the same corpus on every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function mutate(source: string, i: number, random: () => number): string {
   let s = source.replace(/([A-Za-z0-9._%+-]+)@/g, (_m, local: string) => `${local.slice(0, 20)}${i % 997}@`);
@@ -60,7 +48,7 @@ function corpus(): { sources: string[]; names: string[] } {
 function benchParsing(): { reports: number; perSecond: number; baselinePerSecond: number; ratio: number; kinds: Record<string, number>; failed: number; bytes: number } {
   const { sources, names } = corpus();
   log(`parsing: ${names.length} fixtures mutated to ${REPORTS} reports`);
-  const random = rng(20261129);
+  const random = seededRandom(20261129); // the same corpus on every run
   const SLICE = 10_000;
   let parseMs = 0;
   let baseMs = 0;

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '@postbus/db';
-import { waitFor } from '@postbus/testing';
+import { seededRandom, waitFor } from '@postbus/testing';
 import { OPEN_STATES, registerAccount, startWorld, type World } from './fixtures.js';
-import { Generator, enc, prng, send, type Fuzzed, type Parameter, type Route, type Schema } from './fuzz.js';
+import { Generator, enc, send, type Fuzzed, type Parameter, type Route, type Schema } from './fuzz.js';
 
 /**
  * A seeded fuzz run over real HTTP against the running admin API (every route its OpenAPI
@@ -111,7 +111,7 @@ describe('fuzzing the admin API, the sponsor gateway and tracking over HTTP', ()
       { method: 'GET', path: '/healthz' },
     ];
 
-    const g = new Generator(prng(SEED));
+    const g = new Generator(seededRandom(SEED));
     const plan: Array<{ service: 'admin' | 'gateway' | 'tracking'; port: number; req: Fuzzed }> = [];
     for (let i = 0; i < REQUESTS.admin; i++) {
       const auth: Record<string, string> = g.chance(0.95) ? { authorization: `Bearer ${token}` } : g.chance(0.5) ? {} : { authorization: `Bearer ${g.text().slice(0, 100)}` };

@@ -1,19 +1,10 @@
 import { connect } from 'node:net';
 
 /**
- * The fuzz run's tools (fuzz-api.int.test.ts): a seeded generator of random, malformed and
- * schema-guided requests, and a sender that writes each one byte for byte on its own socket.
+ * The fuzz run's tools (fuzz-api.int.test.ts): a generator of random, malformed and
+ * schema-guided requests (driven by @postbus/testing's seededRandom), and a sender that writes
+ * each one byte for byte on its own socket.
  */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const NASTY = [
   '', ' ', 'a', 'x'.repeat(5_000), "' OR '1'='1", "'; DROP TABLE accounts; --", '" OR 1=1 --', '1; SELECT pg_sleep(10)', "admin'--",

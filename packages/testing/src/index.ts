@@ -36,3 +36,4 @@ export {
 export * from './platform.js';
 export * from './environment.js';
 export { RawSmtpClient, type RawReply } from './raw-smtp-client.js';
+export * from './random.js';
