@@ -75,35 +75,26 @@ export async function startWorld(opts: {
   }
 }
 
-export async function registerAccount(w: World, user: string, dailyLimit: number, extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await w.admin.request('POST', '/v1/accounts', {
+export function registerAccount(w: World, user: string, dailyLimit: number, extra: Record<string, unknown> = {}): Promise<string> {
+  return createAccount(w, {
     name: `account ${user}`,
     fromAddress: `${user}@sender.test`,
     smtp: { host: '127.0.0.1', port: w.sink.port, tls: 'none', user, password: SMTP_PASSWORD },
     dailyLimit,
-    batchSize: 20,
-    sendDelayMs: 0,
-    postalAddress: '1 Test Street, Testville',
     ...extra,
   });
-  if (res.status !== 201) throw new Error(`account not created: ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body.id as string;
 }
 
 /** A Gmail API account for `user`, who is added to the stand-in with a service account of its own. */
 export async function registerGmailAccount(w: World, gmail: GmailStandin, user: string, extra: Record<string, unknown> = {}): Promise<string> {
   gmail.addUser(user);
   const key = await gmail.createServiceAccount();
-  const res = await w.admin.request('POST', '/v1/accounts', {
-    name: `gmail ${user}`,
-    fromAddress: user,
-    provider: 'gmail',
-    gmail: { serviceAccountKey: JSON.stringify(key) },
-    batchSize: 20,
-    sendDelayMs: 0,
-    postalAddress: '1 Test Street, Testville',
-    ...extra,
-  });
+  return createAccount(w, { name: `gmail ${user}`, fromAddress: user, provider: 'gmail', gmail: { serviceAccountKey: JSON.stringify(key) }, ...extra });
+}
+
+/** POST /v1/accounts with the tests' defaults (batch 20, no delay, a postal address); the new account's id. */
+async function createAccount(w: World, body: Record<string, unknown>): Promise<string> {
+  const res = await w.admin.request('POST', '/v1/accounts', { batchSize: 20, sendDelayMs: 0, postalAddress: '1 Test Street, Testville', ...body });
   if (res.status !== 201) throw new Error(`account not created: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.id as string;
 }
