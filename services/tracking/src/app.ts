@@ -61,12 +61,13 @@ export async function buildTracking(deps: TrackingDeps): Promise<FastifyInstance
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notRouted);
   registerSecurityHeaders(app);
-  // A callback hook that builds its line only at debug level: it runs on every pixel.
-  const debug = deps.log.isLevelEnabled('debug');
-  app.addHook('onResponse', (request, reply, done) => {
-    if (debug) request.log.debug({ method: request.method, route: request.routeOptions.url ?? '(none)', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'answered');
-    done();
-  });
+  // Only at debug level: an onResponse hook costs every request a set of response listeners.
+  if (deps.log.isLevelEnabled('debug')) {
+    app.addHook('onResponse', (request, reply, done) => {
+      request.log.debug({ method: request.method, route: request.routeOptions.url ?? '(none)', status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'answered');
+      done();
+    });
+  }
   app.addHook('onClose', async () => {
     await Promise.all([opens.close(), clicks.close()]);
   });

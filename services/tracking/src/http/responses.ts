@@ -12,13 +12,7 @@ export const PIXEL = Buffer.from('R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAA
  * a scanner (or anyone) whether a token is real.
  */
 export function sendPixel(reply: FastifyReply): FastifyReply {
-  return secure(reply)
-    .code(200)
-    .header('content-type', 'image/gif')
-    .header('cache-control', 'no-store, no-cache, must-revalidate, private')
-    .header('pragma', 'no-cache')
-    .header('expires', '0')
-    .send(PIXEL);
+  return reply.code(200).headers(PIXEL_HEADERS).send(PIXEL);
 }
 
 export function sendPage(reply: FastifyReply, status: number, html: string): FastifyReply {
@@ -31,11 +25,24 @@ export function sendNotFound(reply: FastifyReply): FastifyReply {
 }
 
 /** Headers every answer carries; HTML answers are locked down by the CSP (no script, no frames). */
+const SECURITY_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+  'content-security-policy': PAGE_CSP,
+} as const;
+
+/** The pixel's headers, the security ones included: set in one call on every open. */
+const PIXEL_HEADERS = {
+  ...SECURITY_HEADERS,
+  'content-type': 'image/gif',
+  'cache-control': 'no-store, no-cache, must-revalidate, private',
+  pragma: 'no-cache',
+  expires: '0',
+} as const;
+
 function secure(reply: FastifyReply): FastifyReply {
-  reply.header('x-content-type-options', 'nosniff');
-  reply.header('referrer-policy', 'no-referrer');
-  reply.header('x-frame-options', 'DENY');
-  reply.header('content-security-policy', PAGE_CSP);
+  reply.headers(SECURITY_HEADERS);
   if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
   return reply;
 }

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { performance } from 'node:perf_hooks';
 import type { LinkClicked, RateLimiter } from '@postbus/contracts';
 import { metrics } from '@postbus/telemetry';
@@ -25,8 +26,6 @@ export interface TrackRoutesOptions {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** An open to record once the answer has gone. */
-    trackingHit: Hit | null;
     /** A click already in the outbox, to publish once the answer has gone. */
     trackingClick: LinkClicked | null;
   }
@@ -57,7 +56,6 @@ export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async 
     const expiresAt = Math.floor(clock().getTime() / 1000) + (deps.leadTokenTtlSeconds ?? LIMITS.leadTokenTtlSeconds);
     return deps.leadTokens.issue({ messageId: ref.messageId, accountId: ref.accountId, offerId, recipientHash, expiresAt });
   };
-  app.decorateRequest('trackingHit', null);
   app.decorateRequest('trackingClick', null);
   // Callback hooks (no promise per request): they run on every pixel.
   app.addHook('onRequest', (request, reply, done) => {
@@ -70,30 +68,34 @@ export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async 
     // Answered here: done() is not called, so the route does not run.
     void sendPage(reply, 429, errorPage(429));
   });
-  app.addHook('onResponse', (request, _reply, done) => {
-    if (request.trackingHit) opens.record(request.trackingHit);
+  // The click's publish, once its redirect has gone (a route hook: an onResponse hook costs
+  // every route it covers a set of response listeners, and the pixel needs none).
+  const publishClick = (request: FastifyRequest, _reply: FastifyReply, done: () => void) => {
     if (request.trackingClick) clicks.publish(request.trackingClick);
     done();
+  };
+
+  // The hottest path of the platform, kept lean: no schema (the keyring checks the token's
+  // length and alphabet before it decrypts, and a bad token gets the same pixel), a plain
+  // handler (no promise), the headers set in one call, and the open buffered right after the
+  // answer is written.
+  app.get('/open/:token', (request, reply) => {
+    const token = (request.params as { token?: unknown }).token;
+    const opened = typeof token === 'string' && token.length <= LIMITS.tokenChars.open ? tokens.open('open', token) : undefined;
+    const ref = opened?.ok ? messageRef(opened.payload) : undefined;
+    let hit: Hit | undefined;
+    if (ref && request.method === 'GET') {
+      const source = classifySource(request.headers['user-agent']);
+      metrics.trackingHit('open', source).inc();
+      hit = { accountId: ref.accountId, open: recordedOpen(ref, source, clock()) };
+    }
+    sendPixel(reply);
+    if (hit) opens.record(hit);
   });
 
   app.get(
-    '/open/:token',
-    { schema: { summary: 'Open pixel', params: TokenParams('open') }, attachValidation: true },
-    async (request, reply) => {
-      const opened = openToken(tokens, 'open', request);
-      const ref = opened.ok ? messageRef(opened.payload) : undefined;
-      if (ref && request.method === 'GET') {
-        const source = classifySource(request.headers['user-agent']);
-        metrics.trackingHit('open', source).inc();
-        request.trackingHit = { accountId: ref.accountId, open: recordedOpen(ref, source, clock()) };
-      }
-      return sendPixel(reply);
-    },
-  );
-
-  app.get(
     '/click/:token',
-    { schema: { summary: 'Tracked link: records the click, redirects to the URL in the token', params: TokenParams('click') }, attachValidation: true },
+    { schema: { summary: 'Tracked link: records the click, redirects to the URL in the token', params: TokenParams('click') }, attachValidation: true, onResponse: publishClick },
     async (request, reply) => {
       const opened = openToken(tokens, 'click', request);
       if (!opened.ok || !REDIRECTABLE.test(opened.payload.url)) return sendNotFound(reply);
