@@ -92,7 +92,11 @@ async function main(): Promise<void> {
   for (let i = 0; i < 1_000; i++) await addSuppression(db, `gone${i}@receiver.test`, 'bench', 'bench');
 
   // BENCH_PROFILE=dir writes a V8 CPU profile of every service process into dir.
-  const nodeArgs = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  // BENCH_NODE_ARGS: more flags for every service process (e.g. V8's heap settings).
+  const nodeArgs = [
+    ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : []),
+    ...(process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean),
+  ];
   if (process.env.BENCH_PGSS) { await db.query(sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); await db.query(sql`SELECT pg_stat_statements_reset()`); }
   let result: BenchResult | undefined;
   const platform = new Platform({ natsUrl, databaseUrl: testDb.url, namespace: ns.prefix, env: { POSTBUS_LOG_LEVEL: 'warn', POSTBUS_RECONCILE_INTERVAL_MS: '30000' }, nodeArgs });
