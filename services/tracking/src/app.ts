@@ -1,12 +1,18 @@
+import http from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ClickOutbox } from './adapters/clicks.js';
 import { OpenRecorder } from './adapters/hits.js';
 import { LIMITS, type TrackingDeps } from './deps.js';
 import { RateLimiter } from '@postbus/contracts';
 import { errorHandler, registerSecurityHeaders, sendNotFound, sendPixel } from './http/responses.js';
+import { pixelFastPath } from './http/pixel-fast-path.js';
 import { healthRoutes } from './routes/health.js';
 import { trackRoutes } from './routes/track.js';
 import { unsubscribeRoutes } from './routes/unsubscribe.js';
+
+const REQUEST_TIMEOUT_MS = 30_000;
+/** fastify's default. */
+const KEEP_ALIVE_TIMEOUT_MS = 72_000;
 
 /** An open URL answers with the pixel even when it does not route (an empty, absurdly long or garbled token). */
 function notRouted(request: FastifyRequest, reply: FastifyReply): FastifyReply {
@@ -39,7 +45,21 @@ export async function buildTracking(deps: TrackingDeps): Promise<FastifyInstance
   });
   const limiter = new RateLimiter({ ...LIMITS.rateLimit, ...deps.rateLimit });
 
+  const fastPixel = pixelFastPath({ tokens: deps.tokens, opens, limiter, clock });
+
   const app = Fastify({
+    // The open pixel's plain case is answered in front of the framework (http/pixel-fast-path.ts);
+    // everything else, and every injected request (tests), goes through fastify. The server
+    // gets the settings fastify gives the servers it makes itself.
+    serverFactory: (handler) => {
+      const server = http.createServer((req, res) => {
+        if (!fastPixel(req, res)) handler(req, res);
+      });
+      server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+      server.requestTimeout = REQUEST_TIMEOUT_MS;
+      return server;
+    },
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- not a no-op: it pins Fastify's logger generic, which buildTracking's return type needs
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -49,7 +69,7 @@ export async function buildTracking(deps: TrackingDeps): Promise<FastifyInstance
     bodyLimit: LIMITS.unsubscribeBodyBytes,
     trustProxy: false,
     return503OnClosing: true,
-    requestTimeout: 30_000,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     routerOptions: { maxParamLength: LIMITS.maxParamLength },
     // The router's own refusals (a parameter over maxParamLength, a malformed %-escape) answer like any unknown URL.
     frameworkErrors: (_error, request, reply) => {

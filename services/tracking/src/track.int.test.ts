@@ -129,6 +129,70 @@ describe('GET /track/open/:token', () => {
   });
 });
 
+describe('the open pixel over a real connection (answered in front of fastify)', () => {
+  /** A request over HTTP: the fast path sees only these (app.inject goes straight to fastify). */
+  async function get(base: string, path: string, method = 'GET', userAgent = BROWSER): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
+    const res = await fetch(`${base}${path}`, { method, headers: { 'user-agent': userAgent } });
+    const headers: Record<string, string> = {};
+    res.headers.forEach((v, k) => {
+      if (!['date', 'connection', 'keep-alive'].includes(k)) headers[k] = v;
+    });
+    return { status: res.status, headers, body: Buffer.from(await res.arrayBuffer()) };
+  }
+
+  async function listening(overrides: Parameters<Harness['variant']>[0] = {}): Promise<string> {
+    const app = await h.variant(overrides);
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as { port: number };
+    return `http://127.0.0.1:${port}`;
+  }
+
+  it('answers the same bytes and headers as the fastify route, records GETs (a query string ignored) and not HEADs; odd tokens still get the pixel and record nothing', async () => {
+    const base = await listening();
+    const viaFastify = await h.app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', ids())}`, headers: { 'user-agent': BROWSER } });
+    const plain = ids();
+    const withQuery = ids();
+    const headOnly = ids();
+    const tampered = ids();
+    const answers = [
+      await get(base, `/track/open/${h.tokens.issue('open', plain)}`),
+      await get(base, `/track/open/${h.tokens.issue('open', withQuery)}?utm=x&y=%20`),
+      await get(base, `/track/open/${h.tokens.issue('open', headOnly)}`, 'HEAD'),
+      // These go through fastify (too long, not base64url, a bad escape) or fail to open.
+      await get(base, `/track/open/${'A'.repeat(600)}`),
+      await get(base, '/track/open/bad%20chars!'),
+      await get(base, '/track/open/bad%zzescape'),
+      await get(base, `/track/open/${tamper(h.tokens.issue('open', tampered))}`),
+      await get(base, `/track/open/${h.tokens.issue('click', { ...ids(), url: 'https://example.com/' })}`),
+    ];
+    for (const [i, a] of answers.entries()) {
+      expect(a.status, String(i)).toBe(200);
+      expect(a.headers, String(i)).toEqual(stableHeaders(viaFastify));
+      expect(a.body.equals(i === 2 ? Buffer.alloc(0) : PIXEL), String(i)).toBe(true);
+    }
+    await expect.poll(async () => (await Promise.all([plain, withQuery].map((r) => opensOf(r.messageId)))).flat().length).toBe(2);
+    const [opened] = await opensOf(plain.messageId);
+    expect(opened!.open).toMatchObject({ messageId: plain.messageId, source: 'human' });
+    expect(opened!.event.accountId).toBe(plain.accountId);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await opensOf(headOnly.messageId)).toEqual([]);
+    expect(await opensOf(tampered.messageId)).toEqual([]);
+  });
+
+  it('a client over its rate gets the 429 of the fastify hook, charged once, and nothing is recorded', async () => {
+    const base = await listening({ rateLimit: { perSecond: 0.01, burst: 2 } });
+    const refs = [ids(), ids(), ids()];
+    const answers = [];
+    for (const r of refs) answers.push(await get(base, `/track/open/${h.tokens.issue('open', r)}`));
+    expect(answers.map((a) => a.status)).toEqual([200, 200, 429]);
+    expect(answers[2]!.headers['retry-after']).toMatch(/^\d+$/);
+    expect(answers[2]!.headers['content-type']).toMatch(/^text\/html/);
+    await expect.poll(async () => (await Promise.all(refs.slice(0, 2).map((r) => opensOf(r.messageId)))).flat().length).toBe(2);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await opensOf(refs[2]!.messageId)).toEqual([]);
+  });
+});
+
 describe('GET /track/click/:token', () => {
   it('flags as a scanner a browser-like click within seconds of sending, or on every link at once; a later click is a person’s', async () => {
     let now = new Date('2031-01-02T03:04:05.000Z');

@@ -33,7 +33,7 @@ const SECURITY_HEADERS = {
 } as const;
 
 /** The pixel's headers, the security ones included: set in one call on every open. */
-const PIXEL_HEADERS = {
+export const PIXEL_HEADERS = {
   ...SECURITY_HEADERS,
   'content-type': 'image/gif',
   'cache-control': 'no-store, no-cache, must-revalidate, private',
