@@ -5,3 +5,15 @@ import { CANONICAL_TIME_FORMAT } from '../domain/time.js';
 export function ts(column: string): SQLQuery {
   return sql`to_char(${sql.ident(column)} AT TIME ZONE 'UTC', ${CANONICAL_TIME_FORMAT})`;
 }
+
+/**
+ * The first row of each key, in order: a batch may carry an event twice (a redelivery, an
+ * open in two batches), and one INSERT … ON CONFLICT must not name a key twice.
+ */
+export function firstOfEach<T>(rows: readonly T[], key: (row: T) => string): T[] {
+  const seen = new Set<string>();
+  return rows.filter((r) => {
+    const k = key(r);
+    return !seen.has(k) && Boolean(seen.add(k));
+  });
+}

@@ -3,7 +3,7 @@ import { sql, type Projection, type StoredMessage, type Transaction } from '@pos
 import { decodeBatch } from '../adapters/decode.js';
 import { foldAccountRows, type AccountFact, type AccountRow } from '../domain/account-row.js';
 import { canonicalTime } from '../domain/time.js';
-import { ts } from '../adapters/sql.js';
+import { firstOfEach, ts } from '../adapters/sql.js';
 import { silentLog, type ProjectionOptions } from '../options.js';
 
 export const ACCOUNTS_PROJECTION = 'accounts';
@@ -74,8 +74,7 @@ export function accountsProjection(ns: Namespace, opts: ProjectionOptions = {}):
 }
 
 async function recordEvents(tx: Transaction, events: readonly AccountFact[]): Promise<Set<string>> {
-  const seen = new Set<string>();
-  const unique = events.filter((e) => !seen.has(e.id) && Boolean(seen.add(e.id)));
+  const unique = firstOfEach(events, (e) => e.id);
   const rows = await tx.query(sql`
     INSERT INTO sender_account_events (event_id, account_id, type, occurred_at)
     SELECT * FROM unnest(${unique.map((e) => e.id)}::text[], ${unique.map((e) => e.accountId)}::text[],

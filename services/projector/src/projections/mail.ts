@@ -3,7 +3,7 @@ import { sql, type Projection, type StoredMessage, type Transaction } from '@pos
 import { decodeBatch } from '../adapters/decode.js';
 import { foldQueueRows, STATUS_OF, type QueueEvent, type QueueRow, type QueueStatus } from '../domain/queue-row.js';
 import { sendLogOf, type SendLogRow } from '../domain/send-log.js';
-import { ts } from '../adapters/sql.js';
+import { firstOfEach, ts } from '../adapters/sql.js';
 import { silentLog, type ProjectionOptions } from '../options.js';
 import { canonicalTime } from '../domain/time.js';
 
@@ -99,8 +99,7 @@ export function mailProjection(ns: Namespace, opts: ProjectionOptions = {}): Pro
 
 /** Inserts the rows not seen before; returns the ids inserted. */
 async function insertLogs(tx: Transaction, rows: readonly SendLogRow[]): Promise<Set<string>> {
-  const seen = new Set<string>();
-  const unique = rows.filter((r) => !seen.has(r.eventId) && Boolean(seen.add(r.eventId)));
+  const unique = firstOfEach(rows, (r) => r.eventId);
   const inserted = await tx.query(sql`
     INSERT INTO send_logs (event_id, message_id, account_id, type, attempt, occurred_at, detail)
     SELECT e, m, a, t, n, o::timestamptz, d::jsonb
@@ -169,8 +168,7 @@ function sameRow(a: QueueRow, b: QueueRow | undefined): boolean {
 
 /** One bounce_list row per bounce or complaint event (a replayed event changes nothing). */
 async function insertFeedback(tx: Transaction, events: readonly FeedbackEvent[]): Promise<void> {
-  const seen = new Set<string>();
-  const rows = events.filter((e) => !seen.has(e.id) && Boolean(seen.add(e.id)));
+  const rows = firstOfEach(events, (e) => e.id);
   if (rows.length === 0) return;
   const bounce = (e: FeedbackEvent) => (e.type === 'EmailBounced' ? e.data : undefined);
   await tx.query(sql`

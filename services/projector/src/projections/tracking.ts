@@ -1,7 +1,7 @@
 import { streamName, type EmailOpened, type LinkClicked, type Namespace, type OpensRecorded, type PostbusEvent, type SuppressionEvent, type Unsubscribed } from '@postbus/contracts';
 import { sql, type Projection, type StoredMessage, type Transaction } from '@postbus/db';
 import { decodeBatch } from '../adapters/decode.js';
-import { ts } from '../adapters/sql.js';
+import { firstOfEach, ts } from '../adapters/sql.js';
 import { canonicalTime } from '../domain/time.js';
 import { unsubscribeRows, type SuppressionFact, type UnsubscribeRow } from '../domain/unsubscribe-row.js';
 import { silentLog, type ProjectionOptions } from '../options.js';
@@ -137,14 +137,8 @@ function factOf(e: Unsubscribed | SuppressionEvent): SuppressionFact {
   }
 }
 
-const uniqueById = <T extends { id: string }>(events: readonly T[]): T[] => {
-  const seen = new Set<string>();
-  return events.filter((e) => !seen.has(e.id) && Boolean(seen.add(e.id)));
-};
-
 async function insertOpens(tx: Transaction, opens: readonly OpenRow[]): Promise<void> {
-  const seen = new Set<string>();
-  const rows = opens.filter((o) => !seen.has(o.eventId) && Boolean(seen.add(o.eventId)));
+  const rows = firstOfEach(opens, (o) => o.eventId);
   if (rows.length === 0) return;
   const col = <K extends keyof OpenRow>(k: K) => rows.map((r) => r[k]);
   await tx.query(sql`
@@ -155,7 +149,7 @@ async function insertOpens(tx: Transaction, opens: readonly OpenRow[]): Promise<
 }
 
 async function insertClicks(tx: Transaction, events: readonly LinkClicked[]): Promise<void> {
-  const rows = uniqueById(events);
+  const rows = firstOfEach(events, (e) => e.id);
   if (rows.length === 0) return;
   await tx.query(sql`
     INSERT INTO click_events (event_id, message_id, account_id, campaign_id, url, source, occurred_at)
@@ -167,8 +161,7 @@ async function insertClicks(tx: Transaction, events: readonly LinkClicked[]): Pr
 
 /** Inserts the facts not seen before; returns the hashes they touch. */
 async function insertFacts(tx: Transaction, facts: readonly SuppressionFact[]): Promise<string[]> {
-  const seen = new Set<string>();
-  const rows = facts.filter((f) => !seen.has(f.eventId) && Boolean(seen.add(f.eventId)));
+  const rows = firstOfEach(facts, (f) => f.eventId);
   if (rows.length === 0) return [];
   const col = <K extends keyof SuppressionFact>(k: K) => rows.map((r) => r[k]);
   const inserted = await tx.query(sql`
