@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { RateLimiter } from '@postbus/contracts';
 import type { TokenKeyring } from '@postbus/secrets';
 import { metrics } from '@postbus/telemetry';
-import type { OpenRecorder } from '../adapters/hits.js';
+import type { Hit, OpenRecorder } from '../adapters/hits.js';
 import { LIMITS } from '../deps.js';
 import { messageRef, recordedOpen } from '../domain/events.js';
 import { classifySource } from '../domain/user-agent.js';
@@ -14,6 +14,21 @@ export interface PixelFastPathOptions {
   readonly opens: OpenRecorder;
   readonly limiter: RateLimiter;
   readonly clock: () => Date;
+}
+
+/**
+ * The open a pixel request makes, if any: a GET with an authentic open token whose ids fit the
+ * log (a HEAD, or a bad token, records nothing). Counted in the metrics. Shared by the fast path
+ * and the fastify route (routes/track.ts), so both record alike.
+ */
+export function openHit(tokens: TokenKeyring, clock: () => Date, method: string | undefined, token: unknown, userAgent: string | undefined): Hit | undefined {
+  if (method !== 'GET' || typeof token !== 'string' || token.length > LIMITS.tokenChars.open) return undefined;
+  const opened = tokens.open('open', token);
+  const ref = opened.ok ? messageRef(opened.payload) : undefined;
+  if (!ref) return undefined;
+  const source = classifySource(userAgent);
+  metrics.trackingHit('open', source).inc();
+  return { accountId: ref.accountId, open: recordedOpen(ref, source, clock()) };
 }
 
 const PREFIX = '/track/open/';
@@ -40,15 +55,10 @@ export function pixelFastPath({ tokens, opens, limiter, clock }: PixelFastPathOp
     const token = q < 0 ? url.slice(PREFIX.length) : url.slice(PREFIX.length, q);
     if (token.length === 0 || token.length > LIMITS.tokenChars.open || !TOKEN.test(token)) return false;
     if (!limiter.take(req.socket.remoteAddress ?? '', performance.now()).ok) return false;
-    const opened = tokens.open('open', token);
-    const ref = opened.ok ? messageRef(opened.payload) : undefined;
+    const hit = openHit(tokens, clock, method, token, req.headers['user-agent']);
     res.writeHead(200, HEADERS);
     res.end(PIXEL); // a HEAD answer carries no body: node leaves it out
-    if (ref && method === 'GET') {
-      const source = classifySource(req.headers['user-agent']);
-      metrics.trackingHit('open', source).inc();
-      opens.record({ accountId: ref.accountId, open: recordedOpen(ref, source, clock()) });
-    }
+    if (hit) opens.record(hit);
     return true;
   };
 }

@@ -4,14 +4,15 @@ import { performance } from 'node:perf_hooks';
 import type { LinkClicked, RateLimiter } from '@postbus/contracts';
 import { metrics } from '@postbus/telemetry';
 import type { ClickOutbox } from '../adapters/clicks.js';
-import type { Hit, OpenRecorder } from '../adapters/hits.js';
+import type { OpenRecorder } from '../adapters/hits.js';
 import { recipientHashOf } from '../adapters/recipients.js';
 import { LIMITS, type TrackingDeps } from '../deps.js';
-import { clickedEvent, messageRef, recordedOpen } from '../domain/events.js';
+import { clickedEvent, messageRef } from '../domain/events.js';
 import { offerLinkOf, offerRedirect } from '../domain/offer-link.js';
 import { errorPage } from '../domain/pages.js';
 import { ClickJudge } from '../domain/scanner.js';
 import { classifySource } from '../domain/user-agent.js';
+import { openHit } from '../http/pixel-fast-path.js';
 import { sendNotFound, sendPage, sendPixel } from '../http/responses.js';
 import { TokenParams, openToken } from '../http/token-param.js';
 
@@ -75,20 +76,12 @@ export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async 
     done();
   };
 
-  // The hottest path of the platform, kept lean: no schema (the keyring checks the token's
-  // length and alphabet before it decrypts, and a bad token gets the same pixel), a plain
-  // handler (no promise), the headers set in one call, and the open buffered right after the
-  // answer is written.
+  // What the fast path in front of fastify (http/pixel-fast-path.ts) leaves here — injected
+  // requests, odd tokens — answered alike and kept lean: no schema (the keyring checks the
+  // token's length and alphabet before it decrypts, and a bad token gets the same pixel), a
+  // plain handler, and the open buffered right after the answer is written.
   app.get('/open/:token', (request, reply) => {
-    const token = (request.params as { token?: unknown }).token;
-    const opened = typeof token === 'string' && token.length <= LIMITS.tokenChars.open ? tokens.open('open', token) : undefined;
-    const ref = opened?.ok ? messageRef(opened.payload) : undefined;
-    let hit: Hit | undefined;
-    if (ref && request.method === 'GET') {
-      const source = classifySource(request.headers['user-agent']);
-      metrics.trackingHit('open', source).inc();
-      hit = { accountId: ref.accountId, open: recordedOpen(ref, source, clock()) };
-    }
+    const hit = openHit(tokens, clock, request.method, (request.params as { token?: unknown }).token, request.headers['user-agent']);
     sendPixel(reply);
     if (hit) opens.record(hit);
   });
