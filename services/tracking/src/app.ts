@@ -10,10 +10,6 @@ import { healthRoutes } from './routes/health.js';
 import { trackRoutes } from './routes/track.js';
 import { unsubscribeRoutes } from './routes/unsubscribe.js';
 
-const REQUEST_TIMEOUT_MS = 30_000;
-/** fastify's default. */
-const KEEP_ALIVE_TIMEOUT_MS = 72_000;
-
 /** An open URL answers with the pixel even when it does not route (an empty, absurdly long or garbled token). */
 function notRouted(request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const pixel = (request.method === 'GET' || request.method === 'HEAD') && request.url.startsWith('/track/open/');
@@ -50,16 +46,18 @@ export async function buildTracking(deps: TrackingDeps): Promise<FastifyInstance
   const app = Fastify({
     // The open pixel's plain case is answered in front of the framework (http/pixel-fast-path.ts);
     // everything else, and every injected request (tests), goes through fastify. The server
-    // gets the settings fastify gives the servers it makes itself.
-    serverFactory: (handler) => {
+    // gets the timeouts fastify sets on the servers it makes itself, from its options (handed
+    // over with their defaults applied).
+    serverFactory: (handler, opts) => {
+      const { keepAliveTimeout, requestTimeout, connectionTimeout } = opts as { keepAliveTimeout: number; requestTimeout: number; connectionTimeout: number };
       const server = http.createServer((req, res) => {
         if (!fastPixel(req, res)) handler(req, res);
       });
-      server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-      server.requestTimeout = REQUEST_TIMEOUT_MS;
+      server.keepAliveTimeout = keepAliveTimeout;
+      server.requestTimeout = requestTimeout;
+      server.setTimeout(connectionTimeout);
       return server;
     },
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- not a no-op: it pins Fastify's logger generic, which buildTracking's return type needs
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -69,7 +67,7 @@ export async function buildTracking(deps: TrackingDeps): Promise<FastifyInstance
     bodyLimit: LIMITS.unsubscribeBodyBytes,
     trustProxy: false,
     return503OnClosing: true,
-    requestTimeout: REQUEST_TIMEOUT_MS,
+    requestTimeout: 30_000,
     routerOptions: { maxParamLength: LIMITS.maxParamLength },
     // The router's own refusals (a parameter over maxParamLength, a malformed %-escape) answer like any unknown URL.
     frameworkErrors: (_error, request, reply) => {
