@@ -50,9 +50,18 @@ export class AckedPublisher {
     return this.pending.size;
   }
 
-  /** Validates and publishes the event; resolves once the stream has stored it (or knew it already). */
-  async publish(subject: string, event: PostbusEvent): Promise<void> {
-    await this.publishPayload(subject, encodeEvent(event), { msgId: event.id });
+  /**
+   * Validates the event on its way out and publishes it with its id as `Nats-Msg-Id`; resolves
+   * with the stream's acknowledgement once it has stored it (or knew it already).
+   */
+  publish(subject: string, event: PostbusEvent, opts: Omit<PayloadOptions, 'msgId'> = {}): Promise<PubAck> {
+    let payload: Uint8Array;
+    try {
+      payload = encodeEvent(event);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    return this.publishPayload(subject, payload, { ...opts, msgId: event.id });
   }
 
   /** Publishes an encoded message (the active trace context goes in its headers); resolves with the stream's acknowledgement. */

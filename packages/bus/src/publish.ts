@@ -1,7 +1,6 @@
-import type { MsgHdrs } from '@nats-io/nats-core';
 import type { PubAck } from '@nats-io/jetstream';
-import { InfrastructureError, encodeEvent, isPostbusError, WorkItem, assertValid, workItemMsgId, type PostbusEvent } from '@postbus/contracts';
-import { sharedPublisher } from './acked-publisher.js';
+import { InfrastructureError, isPostbusError, WorkItem, assertValid, workItemMsgId, type PostbusEvent } from '@postbus/contracts';
+import { sharedPublisher, type PayloadOptions } from './acked-publisher.js';
 import type { Bus } from './connection.js';
 
 export { ConcurrencyError, mapPublishError, withTraceHeaders } from './publish-common.js';
@@ -11,25 +10,15 @@ export function mapReadError(err: unknown): Error {
   return isPostbusError(err) ? err : new InfrastructureError('log_unavailable', 'the event log is unavailable', err);
 }
 
-export interface PublishOptions {
-  /** Optimistic concurrency for one aggregate: the subject's last sequence as read. 0 = subject must be empty. */
-  readonly expectLastSubjectSeq?: number;
-  readonly headers?: MsgHdrs;
-  readonly timeoutMs?: number;
-}
+/** What a publish of an event may add: its id is the event's. */
+export type PublishOptions = Omit<PayloadOptions, 'msgId'>;
 
 /**
  * Validates the event on its way out and publishes it with its id as `Nats-Msg-Id`; resolves
  * with the stream's acknowledgement. Goes through the connection's shared `AckedPublisher`.
  */
 export function publishEvent(bus: Bus, subject: string, event: PostbusEvent, opts: PublishOptions = {}): Promise<PubAck> {
-  let payload: Uint8Array;
-  try {
-    payload = encodeEvent(event);
-  } catch (err) {
-    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
-  }
-  return sharedPublisher(bus).publishPayload(subject, payload, { ...opts, msgId: event.id });
+  return sharedPublisher(bus).publish(subject, event, opts);
 }
 
 /** A DISPATCH work item: its id from message, assignment and attempt. */
