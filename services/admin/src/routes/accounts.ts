@@ -25,6 +25,7 @@ import { readAccount } from '../adapters/log.js';
 import { LIMITS, type AdminDeps } from '../deps.js';
 import { Problem } from '../http/problem.js';
 import { AccountView, ChangeSettings, CreateAccount, DkimView, IdParam, LifecycleChange, SetDkim } from '../http/schemas.js';
+import { decodeCursor, encodeCursor } from '../http/cursor.js';
 
 export interface AccountRoutesOptions {
   readonly deps: AdminDeps;
@@ -51,13 +52,7 @@ const AccountPage = Type.Object(
   { additionalProperties: false },
 );
 
-const accountCursor = (a: AccountState) => Buffer.from(`${a.registeredAt}|${a.id}`).toString('base64url');
-
-function parseAccountCursor(after: string): { at: string; id: string } {
-  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z)\|(acc_[0-9A-Z]{26})$/.exec(Buffer.from(after, 'base64url').toString('utf8'));
-  if (!m) throw new PostbusError('invalid_cursor', 'after: not a cursor this API returned', { status: 400 });
-  return { at: m[1]!, id: m[2]! };
-}
+const ACCOUNT_CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z)\|(acc_[0-9A-Z]{26})$/;
 
 function toView(state: AccountState, now: Date) {
   return {
@@ -148,7 +143,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
     },
     async (request) => {
       const limit = Math.min(LIMITS.maxAccountPage, Number(request.query.limit ?? 100));
-      const after = request.query.after === undefined ? undefined : parseAccountCursor(request.query.after);
+      const after = request.query.after === undefined ? undefined : decodeCursor(request.query.after, ACCOUNT_CURSOR);
       await directory.sync();
       // The directory holds every account in memory: the page is cut from it, by (registeredAt, id).
       const accounts = directory
@@ -158,7 +153,7 @@ export const accountRoutes: FastifyPluginAsyncTypebox<AccountRoutesOptions> = as
       const page = accounts.slice(0, limit);
       const now = clock();
       const last = page[page.length - 1];
-      return { accounts: page.map((a) => toView(a, now)), next: accounts.length > limit && last ? accountCursor(last) : null };
+      return { accounts: page.map((a) => toView(a, now)), next: accounts.length > limit && last ? encodeCursor(last.registeredAt, last.id) : null };
     },
   );
 

@@ -6,6 +6,7 @@ import { cancelDelivery, sql, withDatabase, type CancelledRow } from '@postbus/d
 import type { AdminDeps } from '../deps.js';
 import { Problem } from '../http/problem.js';
 import { IdParam, TimelineEntry } from '../http/schemas.js';
+import { decodeCursor, encodeCursor } from '../http/cursor.js';
 
 export interface MessageSearchOptions {
   readonly deps: AdminDeps;
@@ -51,12 +52,7 @@ const MessageSummary = Type.Object({
 const CancelView = Type.Object({ id: MessageId, state: Type.Literal('cancelled') });
 const CancelBody = Type.Object({ reason: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })) }, { additionalProperties: false });
 
-const cursorOf = (at: string, id: string) => Buffer.from(`${at}|${id}`).toString('base64url');
-function parseCursor(after: string): { at: string; id: string } {
-  const m = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|(msg_[0-9A-Z]{26})$/.exec(Buffer.from(after, 'base64url').toString('utf8'));
-  if (!m) throw new PostbusError('invalid_cursor', 'after: not a cursor this API returned', { status: 400 });
-  return { at: m[1]!, id: m[2]! };
-}
+const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|(msg_[0-9A-Z]{26})$/;
 
 /** The projection may not exist yet (the projector creates it): no table, no rows. */
 const missingTable = (err: unknown): Array<Record<string, any>> => {
@@ -113,7 +109,7 @@ export const messageSearchRoutes: FastifyPluginAsyncTypebox<MessageSearchOptions
       if (q.from) conds.push(sql`${at} >= ${new Date(q.from)}`);
       if (q.to) conds.push(sql`${at} < ${new Date(q.to)}`);
       if (q.after) {
-        const c = parseCursor(q.after);
+        const c = decodeCursor(q.after, CURSOR);
         conds.push(sql`(${at}, message_id) < (${c.at}::timestamptz, ${c.id})`);
       }
       const rows = await withDatabase(() =>
@@ -142,7 +138,7 @@ export const messageSearchRoutes: FastifyPluginAsyncTypebox<MessageSearchOptions
           reason: r.last_reason,
           replyCode: r.reply_code,
         })),
-        next: rows.length > limit && last ? cursorOf(last.exact as string, last.message_id as string) : null,
+        next: rows.length > limit && last ? encodeCursor(last.exact as string, last.message_id as string) : null,
       };
     },
   );

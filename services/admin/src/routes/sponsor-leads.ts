@@ -5,6 +5,7 @@ import { listFailedLeads, retryFailedLead, withDatabase, type LeadStatusRow } fr
 import { atLeast } from '../auth/roles.js';
 import type { AdminDeps } from '../deps.js';
 import { Problem } from '../http/problem.js';
+import { decodeCursor, encodeCursor } from '../http/cursor.js';
 
 export interface SponsorLeadRoutesOptions {
   readonly deps: AdminDeps;
@@ -35,7 +36,6 @@ const FailedQuery = Type.Object(
 );
 
 const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|(led_[0-9A-HJKMNP-TV-Z]{26})$/;
-const cursorOf = (r: LeadStatusRow) => Buffer.from(`${r.receivedAtExact}|${r.id}`).toString('base64url');
 
 const view = (r: LeadStatusRow): LeadStatus => ({
   id: r.id,
@@ -73,15 +73,12 @@ export const sponsorLeadRoutes: FastifyPluginAsyncTypebox<SponsorLeadRoutesOptio
     async (request) => {
       const { sponsorId, after } = request.query;
       const limit = Number(request.query.limit ?? 50);
-      let before: { receivedAt: string; id: string } | undefined;
-      if (after !== undefined) {
-        const m = CURSOR.exec(Buffer.from(after, 'base64url').toString('utf8'));
-        if (!m) throw new PostbusError('invalid_cursor', 'after: not a cursor this API returned', { status: 400 });
-        before = { receivedAt: m[1]!, id: m[2]! };
-      }
+      const cursor = after !== undefined ? decodeCursor(after, CURSOR) : undefined;
+      const before = cursor ? { receivedAt: cursor.at, id: cursor.id } : undefined;
       const rows = await withDatabase(() => listFailedLeads(db, { ...(sponsorId !== undefined ? { sponsorId } : {}), ...(before ? { before } : {}), limit: limit + 1 }));
       const page = rows.slice(0, limit);
-      return { leads: page.map(view), next: rows.length > limit ? cursorOf(page[page.length - 1]!) : null };
+      const last = page[page.length - 1];
+      return { leads: page.map(view), next: rows.length > limit && last ? encodeCursor(last.receivedAtExact, last.id) : null };
     },
   );
 

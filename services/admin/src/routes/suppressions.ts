@@ -26,6 +26,7 @@ import {
   SuppressionQuery,
   type SuppressionView,
 } from '../http/schemas.js';
+import { decodeCursor, encodeCursor } from '../http/cursor.js';
 
 export interface SuppressionRoutesOptions {
   readonly deps: AdminDeps;
@@ -94,13 +95,7 @@ function removedEvent(row: Row, reason: string, actor: string, at: Date): Suppre
   };
 }
 
-const cursorOf = (r: Row) => Buffer.from(`${r.exact}|${r.hash}`).toString('base64url');
 const CURSOR = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z)\|([0-9a-f]{64})$/;
-function parseCursor(after: string): { exact: string; hash: string } {
-  const m = CURSOR.exec(Buffer.from(after, 'base64url').toString('utf8'));
-  if (!m) throw new PostbusError('invalid_cursor', 'after: not a cursor this API returned', { status: 400 });
-  return { exact: m[1]!, hash: m[2]! };
-}
 
 /** The suppression key of an address, or the address problem (400 `invalid_address` for single inputs). */
 function keyOf(address: string): { normalised: string; hash: string } | { problem: string } {
@@ -160,13 +155,14 @@ export const suppressionRoutes: FastifyPluginAsyncTypebox<SuppressionRoutesOptio
         return { suppressions: rows.map(toRow).map(toView), next: null };
       }
       const limit = Number(request.query.limit ?? 50);
-      const cursor = after !== undefined ? parseCursor(after) : undefined;
-      const where = cursor ? sql`WHERE (created_at, address_hash) < (${cursor.exact}::timestamptz, decode(${cursor.hash}, 'hex'))` : sql``;
+      const cursor = after !== undefined ? decodeCursor(after, CURSOR) : undefined;
+      const where = cursor ? sql`WHERE (created_at, address_hash) < (${cursor.at}::timestamptz, decode(${cursor.id}, 'hex'))` : sql``;
       const rows = (
         await withDatabase(() => db.query(sql`SELECT ${COLUMNS} FROM suppressions ${where} ORDER BY created_at DESC, address_hash DESC LIMIT ${limit + 1}`))
       ).map(toRow);
       const page = rows.slice(0, limit);
-      return { suppressions: page.map(toView), next: rows.length > limit ? cursorOf(page[page.length - 1]!) : null };
+      const last = page[page.length - 1];
+      return { suppressions: page.map(toView), next: rows.length > limit && last ? encodeCursor(last.exact, last.hash) : null };
     },
   );
 
