@@ -24,7 +24,7 @@ import { openCursor, type Bus } from '@postbus/bus';
 import { decodeEvent, newId, streamName } from '@postbus/contracts';
 import { TokenKeyring, generateMasterKey, parseMasterKeys } from '@postbus/secrets';
 import { createLogger } from '@postbus/telemetry';
-import { startTestEnvironment } from '@postbus/testing';
+import { sharedNatsUrl, startTestEnvironment } from '@postbus/testing';
 import { PIXEL, buildTracking, ensureOutbox } from '@postbus/tracking';
 import Fastify from 'fastify';
 
@@ -225,6 +225,7 @@ async function main(): Promise<void> {
     await ensureOutbox(env.db);
     return buildTracking({
       bus: env.bus,
+      natsServers: [sharedNatsUrl()], // opens decoded and published in the open worker, as in the service
       db: env.db,
       tokens,
       log: createLogger({ service: 'tracking', level: 'warn' }),

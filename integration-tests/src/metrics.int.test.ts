@@ -150,8 +150,10 @@ describe('metrics', () => {
     const pixel = /(http:\/\/127\.0\.0\.1:\d+\/track\/open\/[A-Za-z0-9_-]+)/.exec(body)?.[1];
     expect(pixel).toBeDefined();
     expect((await fetch(pixel!, { headers: { 'user-agent': 'Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0' } })).status).toBe(200);
-    const hits = find(await scrape('tracking'), 'postbus_tracking_hits_total', { kind: 'open' });
-    expect(hits.reduce((n, s) => n + s.value, 0)).toBe(1);
+    // Counted once the open worker has opened the token (a few ms after the answer).
+    const openHits = async () => find(await scrape('tracking'), 'postbus_tracking_hits_total', { kind: 'open' }).reduce((n, s) => n + s.value, 0);
+    await waitFor(async () => (await openHits()) >= 1, { timeoutMs: 5_000, message: 'the open was not counted' });
+    expect(await openHits()).toBe(1);
 
     // Labels are bounded: no address, no message id, anywhere.
     for (const name of Object.keys(endpoints)) {

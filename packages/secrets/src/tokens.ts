@@ -129,6 +129,16 @@ export class TokenKeyring {
     return [...this.#byWireId.values()].map((k) => k.id);
   }
 
+  /**
+   * The keys and the current id, copied, for building the same keyring in a worker thread of
+   * this process (`new TokenKeyring(keys, currentKeyId)` there; workerData is copied between
+   * threads and never leaves the process). Nothing else may take them: not a log, an event,
+   * a file or another process.
+   */
+  forWorkerThread(): { readonly keys: MasterKey[]; readonly currentKeyId: string } {
+    return { keys: [...this.#byWireId.values()].map(({ id, key }) => ({ id, key: Buffer.from(key) })), currentKeyId: this.currentKeyId };
+  }
+
   issue<K extends TokenKind>(kind: K, payload: TokenPayloads[K]): string {
     const plain = encodePayload(kind, payload);
     const header = Buffer.from([VERSION, this.#current.wireId >> 8, this.#current.wireId & 0xff]);

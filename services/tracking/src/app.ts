@@ -1,9 +1,11 @@
 import http from 'node:http';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { ClickOutbox } from './adapters/clicks.js';
-import { OpenRecorder } from './adapters/hits.js';
+import { OpenWorker } from './adapters/open-worker.js';
+import { InlineOpens, type Opens } from './adapters/opens.js';
 import { LIMITS, type TrackingDeps } from './deps.js';
 import { RateLimiter } from '@postbus/contracts';
+import { metrics } from '@postbus/telemetry';
 import { errorHandler, registerSecurityHeaders, sendNotFound, sendPixel } from './http/responses.js';
 import { pixelFastPath } from './http/pixel-fast-path.js';
 import { healthRoutes } from './routes/health.js';
@@ -28,12 +30,15 @@ function notRouted(request: FastifyRequest, reply: FastifyReply): FastifyReply {
 export async function buildTracking(deps: TrackingDeps): Promise<FastifyInstance> {
   const clock = deps.clock ?? (() => new Date());
   const publishTimeoutMs = deps.publishTimeoutMs ?? LIMITS.publishTimeoutMs;
-  const opens = new OpenRecorder(deps.bus, deps.log, {
+  const recorder = {
     publishTimeoutMs,
     flushIntervalMs: deps.openBatch?.flushIntervalMs ?? LIMITS.openFlushIntervalMs,
     maxBatch: deps.openBatch?.maxBatch ?? LIMITS.openBatchSize,
     maxPending: LIMITS.maxPendingOpens,
-  });
+  };
+  const opens: Opens = deps.natsServers
+    ? await OpenWorker.start({ servers: deps.natsServers, namespace: deps.bus.ns, tokens: deps.tokens, recorder, log: deps.log })
+    : new InlineOpens(deps.tokens, deps.bus, deps.log, recorder, (source) => metrics.trackingHit('open', source).inc());
   const clicks = new ClickOutbox(deps.bus, deps.db, deps.log, {
     publishTimeoutMs,
     writeTimeoutMs: LIMITS.clickWriteTimeoutMs,
@@ -41,7 +46,7 @@ export async function buildTracking(deps: TrackingDeps): Promise<FastifyInstance
   });
   const limiter = new RateLimiter({ ...LIMITS.rateLimit, ...deps.rateLimit });
 
-  const fastPixel = pixelFastPath({ tokens: deps.tokens, opens, limiter, clock });
+  const fastPixel = pixelFastPath({ opens, limiter, now: deps.clock ? () => clock().getTime() : Date.now });
 
   const app = Fastify({
     // The open pixel's plain case is answered in front of the framework (http/pixel-fast-path.ts);

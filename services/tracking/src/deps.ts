@@ -7,6 +7,12 @@ import type { RateLimitOptions } from '@postbus/contracts';
 /** Everything buildTracking needs, built by main.ts (or by a test) — the app reads no config itself. */
 export interface TrackingDeps {
   readonly bus: Bus;
+  /**
+   * The NATS servers of `bus`. When given, opens are decoded and published by a worker thread
+   * with a connection of its own (adapters/open-worker.ts), keeping the pixel's event loop for
+   * answering; main.ts gives them. Without them, opens are handled on the main thread over `bus`.
+   */
+  readonly natsServers?: readonly string[];
   readonly db: Database;
   /** Opens open, click and unsubscribe tokens (TokenKeyring.fromMasterKeys). */
   readonly tokens: TokenKeyring;

@@ -30,7 +30,7 @@ await ensureOutbox(db);
 const bus = await connectBus({ servers: config.natsServers, name: 'postbus-tracking', namespace: ns });
 await ensureStreams(bus, streamSpecs(ns, { replicas: config.streamReplicas, logRetentionDays: config.logRetentionDays }));
 
-const app = await buildTracking({ bus, db, tokens, leadTokens, leadTokenTtlSeconds: config.sponsorGateway.leadTokenTtlSeconds, log, metricsToken: config.secrets.metricsToken });
+const app = await buildTracking({ bus, natsServers: config.natsServers, db, tokens, leadTokens, leadTokenTtlSeconds: config.sponsorGateway.leadTokenTtlSeconds, log, metricsToken: config.secrets.metricsToken });
 const reconciler = startReconciler({ bus, db, log }, { intervalMs: RECONCILE_INTERVAL_MS });
 await app.listen({ host: config.tracking.host, port: config.tracking.port });
 log.info({ keys: tokens.keyIds.length, currentKeyId: tokens.currentKeyId }, 'tracking ready');

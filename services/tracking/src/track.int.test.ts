@@ -316,6 +316,40 @@ describe('opens in batches', () => {
   });
 });
 
+describe('the open worker (opens decoded and published off the main thread)', () => {
+  it('without it (no natsServers), opens are recorded on the main thread alike', async () => {
+    const app = await h.variant({ natsServers: undefined });
+    const ref = ids();
+    const tampered = ids();
+    expect((await app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', ref)}`, headers: { 'user-agent': GMAIL_PROXY } })).statusCode).toBe(200);
+    await app.inject({ method: 'GET', url: `/track/open/${tamper(h.tokens.issue('open', tampered))}` });
+    await expect.poll(async () => (await opensOf(ref.messageId)).length).toBe(1);
+    expect((await opensOf(ref.messageId))[0]!.open.source).toBe('proxy');
+    expect(await opensOf(tampered.messageId)).toEqual([]);
+  });
+
+  it('its log lines reach the service’s logger: a publish JetStream refuses is logged, without the opens’ ids', async () => {
+    const lines: string[] = [];
+    const log = createLogger({ service: 'tracking', level: 'info', destination: { write: (line: string) => void lines.push(line) } });
+    // Connected, but its namespace has no streams: the worker's publishes are refused.
+    const bare = await connectBus({ servers: [sharedNatsUrl()], name: 'tracking-test-no-streams', namespace: testNamespace() });
+    try {
+      const app = await h.variant({ bus: bare, log, publishTimeoutMs: 300, openBatch: { flushIntervalMs: 10 } });
+      const ref = ids();
+      await app.inject({ method: 'GET', url: `/track/open/${h.tokens.issue('open', ref)}`, headers: { 'user-agent': BROWSER } });
+      await expect.poll(() => lines.map((l) => JSON.parse(l) as { msg: string; thread?: string; opens?: number }).find((l) => l.msg === 'opens not recorded'), { timeout: 10_000 }).toMatchObject({ thread: 'opens', opens: 1 });
+      expect(lines.join('\n')).not.toContain(ref.messageId);
+      await app.close();
+    } finally {
+      await bare.close();
+    }
+  });
+
+  it('a worker that cannot reach NATS fails the start with a clear error', async () => {
+    await expect(h.variant({ natsServers: ['nats://127.0.0.1:1'] })).rejects.toThrow(/open worker stopped .* before it was connected/);
+  });
+});
+
 describe('logs', () => {
   it('carry no token, address, IP or User-Agent, even at debug level', async () => {
     const lines: string[] = [];

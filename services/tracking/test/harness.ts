@@ -1,7 +1,7 @@
 import { newId, decodeEvent, streamName, type PostbusEvent, type StreamBase } from '@postbus/contracts';
 import { TokenKeyring, generateMasterKey, parseMasterKeys } from '@postbus/secrets';
 import { silentLogger } from '@postbus/telemetry';
-import { startTestEnvironment, type TestEnvironment } from '@postbus/testing';
+import { sharedNatsUrl, startTestEnvironment, type TestEnvironment } from '@postbus/testing';
 import type { FastifyInstance } from 'fastify';
 import { buildTracking, ensureOutbox, type TrackingDeps } from '../src/index.js';
 
@@ -38,7 +38,8 @@ export async function startHarness(name: string, overrides: Partial<TrackingDeps
   const env = await startTestEnvironment(`tracking-${name}`);
   await ensureOutbox(env.db);
   const tokens = testTokenKeyring();
-  const deps: TrackingDeps = { bus: env.bus, db: env.db, tokens, log: silentLogger(), ...overrides };
+  // Opens go through the open worker, as in the service (main.ts).
+  const deps: TrackingDeps = { bus: env.bus, natsServers: [sharedNatsUrl()], db: env.db, tokens, log: silentLogger(), ...overrides };
   const app = await buildTracking(deps);
   const variants: FastifyInstance[] = [];
   return {

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import type { LinkClicked, RateLimiter } from '@postbus/contracts';
 import { metrics } from '@postbus/telemetry';
 import type { ClickOutbox } from '../adapters/clicks.js';
-import type { OpenRecorder } from '../adapters/hits.js';
+import type { Opens } from '../adapters/opens.js';
 import { recipientHashOf } from '../adapters/recipients.js';
 import { LIMITS, type TrackingDeps } from '../deps.js';
 import { clickedEvent, messageRef } from '../domain/events.js';
@@ -12,13 +12,12 @@ import { offerLinkOf, offerRedirect } from '../domain/offer-link.js';
 import { errorPage } from '../domain/pages.js';
 import { ClickJudge } from '../domain/scanner.js';
 import { classifySource } from '../domain/user-agent.js';
-import { openHit } from '../http/pixel-fast-path.js';
 import { sendNotFound, sendPage, sendPixel } from '../http/responses.js';
 import { TokenParams, openToken } from '../http/token-param.js';
 
 export interface TrackRoutesOptions {
   readonly deps: TrackingDeps;
-  readonly opens: OpenRecorder;
+  readonly opens: Opens;
   readonly clicks: ClickOutbox;
   /** Per client IP; this plugin's routes only (the unsubscribe plugin has none). */
   readonly limiter: RateLimiter;
@@ -79,11 +78,11 @@ export const trackRoutes: FastifyPluginAsyncTypebox<TrackRoutesOptions> = async 
   // What the fast path in front of fastify (http/pixel-fast-path.ts) leaves here — injected
   // requests, odd tokens — answered alike and kept lean: no schema (the keyring checks the
   // token's length and alphabet before it decrypts, and a bad token gets the same pixel), a
-  // plain handler, and the open buffered right after the answer is written.
+  // plain handler, and a GET's open handed over right after the answer is written.
   app.get('/open/:token', (request, reply) => {
-    const hit = openHit(tokens, clock, request.method, (request.params as { token?: unknown }).token, request.headers['user-agent']);
+    const { token } = request.params as { token?: unknown };
     sendPixel(reply);
-    if (hit) opens.record(hit);
+    if (request.method === 'GET' && typeof token === 'string') opens.record(token, request.headers['user-agent'], clock().getTime());
   });
 
   app.get(
