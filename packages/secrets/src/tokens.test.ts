@@ -193,6 +193,20 @@ describe('TokenKeyring', () => {
     expect(codeOf(() => new TokenKeyring([k1, { ...k2, id: 'k1' }], 'k1'))).toBe('secret_keyring_invalid');
   });
 
+  it('is rebuilt in a worker thread from forWorkerThread: every key opens as before, the current one issues', () => {
+    const rotated = TokenKeyring.fromMasterKeys([k1, k2], 'k2');
+    const oldToken = TokenKeyring.fromMasterKeys([k1], 'k1').issue('open', samples.open);
+    // As workerData arrives: a structured clone, the Buffers turned into Uint8Arrays.
+    const data = structuredClone(rotated.forWorkerThread());
+    const copy = new TokenKeyring(data.keys.map(({ id, key }) => ({ id, key: Buffer.from(key) })), data.currentKeyId);
+    expect(copy.currentKeyId).toBe('k2');
+    expect(copy.open('open', oldToken)).toMatchObject({ ok: true, keyId: 'k1' });
+    expect(rotated.open('open', copy.issue('open', samples.open))).toMatchObject({ ok: true, keyId: 'k2', payload: samples.open });
+    // Copies: changing them changes nothing in the keyring.
+    for (const { key } of rotated.forWorkerThread().keys) key.fill(0);
+    expect(rotated.open('open', oldToken).ok).toBe(true);
+  });
+
   it('is not affected by later changes to the caller-owned key buffer', () => {
     const key = randomBytes(32);
     const r = new TokenKeyring([{ id: 'k', key }], 'k');
