@@ -44,7 +44,7 @@ export interface AdvanceResult {
 }
 
 /**
- * One call per message sent (`ledger_advance_many`, migrations/0011; the rules of 0002's
+ * One call per message sent (`ledger_advance_many`, migrations/0011 and 0012; the rules of 0002's
  * `ledger_advance`): the previous message's outcome and the next message's `sending` mark, in
  * one autocommit round trip (or several workers' calls in one: `AdvanceBatcher`, applied in
  * three statements however many there are). The outcome is
