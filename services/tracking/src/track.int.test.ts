@@ -1,3 +1,6 @@
+import { rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { connectBus } from '@postbus/bus';
 import { MAX_OPENS_PER_EVENT, newId, opensRecordedEventId, type LinkClicked, type OpensRecorded, type RecordedOpen } from '@postbus/contracts';
 import { createLogger } from '@postbus/telemetry';
@@ -5,6 +8,7 @@ import { sharedNatsUrl, testNamespace } from '@postbus/testing';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from '@postbus/db';
+import { OpenWorker } from './adapters/open-worker.js';
 import { PIXEL, reconcileOnce } from './index.js';
 import { ids, recipient, startHarness, testTokenKeyring, type Harness } from '../test/harness.js';
 
@@ -342,6 +346,36 @@ describe('the open worker (opens decoded and published off the main thread)', ()
       await app.close();
     } finally {
       await bare.close();
+    }
+  });
+
+  it('a worker that fails is replaced: the opens it held are logged as lost, later ones are recorded', async () => {
+    const marker = path.join(os.tmpdir(), `postbus-open-worker-crash-${newId('req')}`);
+    process.env.POSTBUS_TEST_CRASH_MARKER = marker;
+    const lines: Array<{ msg: string; lost?: number }> = [];
+    const log = createLogger({ service: 'tracking', level: 'info', destination: { write: (line: string) => void lines.push(JSON.parse(line) as { msg: string }) } });
+    const opens = await OpenWorker.start({
+      servers: [sharedNatsUrl()],
+      namespace: h.env.ns,
+      tokens: h.tokens,
+      recorder: { publishTimeoutMs: 3_000, flushIntervalMs: 10, maxBatch: 500, maxPending: 1_000 },
+      log,
+      restartDelayMs: 300,
+      threadFile: new URL('../test/crashing-open-worker.mjs', import.meta.url),
+    });
+    try {
+      const lost = ids();
+      opens.record(h.tokens.issue('open', lost), BROWSER, Date.now());
+      await expect.poll(() => lines.find((l) => l.msg === 'open worker stopped; opens it held are lost'), { timeout: 5_000 }).toMatchObject({ lost: 1 });
+      // Taken while no worker runs: it waits for the next one.
+      const kept = ids();
+      opens.record(h.tokens.issue('open', kept), BROWSER, Date.now());
+      await expect.poll(async () => (await opensOf(kept.messageId)).length, { timeout: 10_000 }).toBe(1);
+      expect(await opensOf(lost.messageId)).toEqual([]);
+    } finally {
+      await opens.close();
+      rmSync(marker, { force: true });
+      delete process.env.POSTBUS_TEST_CRASH_MARKER;
     }
   });
 

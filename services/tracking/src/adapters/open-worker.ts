@@ -39,6 +39,8 @@ export interface OpenWorkerOptions {
   readonly handOffBatch?: number;
   /** A restart after the worker stopped on its own waits this long. */
   readonly restartDelayMs?: number;
+  /** The thread's script (tests give one that fails); default the built open-worker-thread.js. */
+  readonly threadFile?: URL;
 }
 
 const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal'> = { 10: 'trace', 20: 'debug', 30: 'info', 40: 'warn', 50: 'error', 60: 'fatal' };
@@ -64,6 +66,8 @@ export class OpenWorker implements Opens {
   readonly #handOffMs: number;
   readonly #handOffBatch: number;
   #worker!: Worker;
+  /** False from a worker's exit until the next one starts: opens wait in the queue meanwhile. */
+  #alive = false;
   /** Settles when the current worker has stopped. */
   #exited: Promise<void> = Promise.resolve();
   #queue: Array<string | number> = [];
@@ -122,6 +126,8 @@ export class OpenWorker implements Opens {
   async #close(): Promise<void> {
     this.#closing = true;
     this.#handOff();
+    // Opens still queued here (no worker running) are lost with it.
+    if (this.#queue.length > 0) this.#opts.log.warn({ lost: this.#queue.length / 3 }, 'opens lost: the open worker was not running at shutdown');
     this.#worker.postMessage({ t: 'close' } satisfies ToOpenWorker);
     await this.#exited;
   }
@@ -129,7 +135,7 @@ export class OpenWorker implements Opens {
   #handOff(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (this.#queue.length === 0) return;
+    if (this.#queue.length === 0 || !this.#alive) return;
     const opens = this.#queue;
     this.#queue = [];
     this.#inWorker += opens.length / 3;
@@ -144,13 +150,15 @@ export class OpenWorker implements Opens {
       recorder,
       logLevel: log.level,
     };
-    const worker = new Worker(threadFile(), { workerData, name: 'postbus-opens' });
+    const worker = new Worker(this.#opts.threadFile ?? threadFile(), { workerData, name: 'postbus-opens' });
     this.#worker = worker;
+    this.#alive = true;
     worker.unref(); // the service's shutdown closes it; it never keeps the process alive by itself
     worker.on('message', (m: FromOpenWorker) => this.#onMessage(m));
     worker.on('error', (err) => log.error({ err }, 'open worker failed'));
     this.#exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     worker.on('exit', (code) => {
+      this.#alive = false;
       if (this.#ready) {
         this.#ready.reject(new Error(`the open worker stopped (exit code ${code}) before it was connected`));
         this.#ready = undefined;
