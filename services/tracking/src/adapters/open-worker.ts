@@ -155,12 +155,18 @@ export class OpenWorker implements Opens {
     this.#alive = true;
     worker.unref(); // the service's shutdown closes it; it never keeps the process alive by itself
     worker.on('message', (m: FromOpenWorker) => this.#onMessage(m));
-    worker.on('error', (err) => log.error({ err }, 'open worker failed'));
+    let failure: Error | undefined;
+    worker.on('error', (err) => {
+      failure = err;
+      log.error({ err }, 'open worker failed');
+    });
     this.#exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     worker.on('exit', (code) => {
       this.#alive = false;
       if (this.#ready) {
-        this.#ready.reject(new Error(`the open worker stopped (exit code ${code}) before it was connected`));
+        // A thread that failed to load (its script missing: run `pnpm build`) says so here.
+        const why = failure ? `: ${failure.message}` : '';
+        this.#ready.reject(new Error(`the open worker stopped (exit code ${code}) before it was connected${why}`));
         this.#ready = undefined;
         return;
       }
