@@ -2,6 +2,8 @@ import { Worker } from 'node:worker_threads';
 import type { Namespace, HitSource } from '@postbus/contracts';
 import type { TokenKeyring } from '@postbus/secrets';
 import { metrics, type Logger } from '@postbus/telemetry';
+import { LIMITS } from '../deps.js';
+import { MAX_USER_AGENT_CHARS } from '../domain/user-agent.js';
 import type { OpenRecorderOptions } from './hits.js';
 import type { Opens } from './opens.js';
 
@@ -49,8 +51,9 @@ const LEVELS: Record<number, 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fa
  * Opens decoded and published by a worker thread with a NATS connection of its own, so the
  * pixel's event loop only answers: opening a token (AES-GCM) and judging its source, batching
  * opens into events and publishing them cost the main thread as much as answering the request
- * did. The main thread queues each open (a token string, a User-Agent and a time) and hands the
- * queue to the worker every `handOffMs` or `handOffBatch` opens, in one message; the worker
+ * did. The main thread queues each open (a token of at most 512 characters, the first 512 of
+ * its User-Agent, which is all the source is judged by, and a time) and hands the queue to the
+ * worker every `handOffMs` or `handOffBatch` opens, in one message; the worker
  * runs InlineOpens (adapters/opens.ts) as the main thread would, and reports the opens it took
  * (for the metrics) and its backlog.
  *
@@ -108,12 +111,15 @@ export class OpenWorker implements Opens {
   }
 
   record(token: string, userAgent: string | undefined, atMs: number): void {
+    // No open token is longer; a longer one would only be refused in the worker.
+    if (token.length > LIMITS.tokenChars.open) return;
     if (this.#closing || this.pending >= this.#opts.recorder.maxPending) {
       this.#dropped++;
       if (this.#dropped % 100 === 1) this.#opts.log.warn({ dropped: this.#dropped, pending: this.pending }, 'opens dropped: too many publishes pending');
       return;
     }
-    this.#queue.push(token, userAgent ?? '', atMs);
+    // Only the start of a User-Agent is read to judge the source: the queue holds no more of it.
+    this.#queue.push(token, (userAgent ?? '').slice(0, MAX_USER_AGENT_CHARS), atMs);
     if (this.#queue.length >= this.#handOffBatch * 3) this.#handOff();
     else this.#timer ??= setTimeout(() => this.#handOff(), this.#handOffMs);
   }
