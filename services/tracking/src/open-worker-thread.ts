@@ -9,8 +9,8 @@ import { InlineOpens } from './adapters/opens.js';
 /**
  * The open worker's thread (adapters/open-worker.ts): takes batches of opens from the main
  * thread, opens their tokens and records them (InlineOpens over a NATS connection of its own),
- * reports each batch done with its sources counted, and on `close` flushes, acknowledges and
- * exits. Its log lines go to the main thread, which writes them through the service's logger.
+ * reports each batch done with its sources counted, and on `close` flushes, waits for the
+ * acknowledgements and exits. Its log lines go to the main thread, which writes them through the service's logger.
  */
 const port = parentPort!;
 const data = workerData as OpenWorkerData;
@@ -21,11 +21,6 @@ const tokens = new TokenKeyring(
   data.tokens.keys.map(({ id, key }) => ({ id, key: Buffer.from(key) })),
   data.tokens.currentKeyId,
 );
-
-// Batches that arrive while the connection is made wait here.
-const early: ToOpenWorker[] = [];
-let handle = (m: ToOpenWorker) => void early.push(m);
-port.on('message', (m: ToOpenWorker) => handle(m));
 
 let bus: Bus;
 try {
@@ -41,17 +36,15 @@ const opens = new InlineOpens(tokens, bus, log, data.recorder, (source) => {
 });
 
 let closing = false;
-handle = (m) => {
+// Attached once connected: until then the port keeps what the main thread sends.
+port.on('message', (m: ToOpenWorker) => {
   if (m.t === 'close') {
     if (closing) return;
     closing = true;
     void opens
       .close()
       .then(() => bus.close())
-      .then(() => {
-        post({ t: 'closed' });
-        process.exit(0); // ends this thread only
-      });
+      .then(() => process.exit(0)); // ends this thread only
     return;
   }
   const batch = m.opens;
@@ -61,6 +54,5 @@ handle = (m) => {
   }
   post({ t: 'done', n: batch.length / 3, sources, pending: opens.pending });
   sources = {};
-};
+});
 post({ t: 'ready' });
-for (const m of early.splice(0)) handle(m);

@@ -26,8 +26,7 @@ export type FromOpenWorker =
   /** `n` opens of a batch taken; `sources` counts the authentic ones by source; `pending` is the worker's recorder backlog. */
   | { readonly t: 'done'; readonly n: number; readonly sources: Partial<Record<HitSource, number>>; readonly pending: number }
   /** One pino line of the worker's log, to go out through the service's logger. */
-  | { readonly t: 'log'; readonly line: string }
-  | { readonly t: 'closed' };
+  | { readonly t: 'log'; readonly line: string };
 
 export interface OpenWorkerOptions {
   readonly servers: readonly string[];
@@ -205,8 +204,6 @@ export class OpenWorker implements Opens {
         return;
       case 'log':
         relayLog(this.#opts.log, m.line);
-        return;
-      case 'closed':
         return;
     }
   }
