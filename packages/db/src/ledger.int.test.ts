@@ -5,7 +5,7 @@ import { migrate } from './migrate.js';
 import { sql } from '@databases/pg';
 import { accountUsage, insertDeliveries } from './ledger/dispatch.js';
 import { claimBatch, startEpoch } from './ledger/claim.js';
-import { AdvanceBatcher, advance, type AdvanceInput, type Outcome } from './ledger/outcome.js';
+import { AdvanceBatcher, advance, advanceCalls, type AdvanceInput, type Outcome } from './ledger/outcome.js';
 import { addSuppression } from './suppression.js';
 
 const A = 'acc_01JAAAAAAAAAAAAAAAAAAAAAAA';
@@ -176,6 +176,52 @@ describe('sending and outcomes', () => {
     expect(batched.rows.map((r) => r.state)).toEqual(['sent', 'retry_wait', 'retry_wait', 'failed', 'uncertain', 'sending']);
     expect({ ...batched.usage, accountId: B }).toEqual(single.usage);
     expect(batched.usage.sentToday).toBe(2); // the sent and the uncertain
+  });
+
+  it('given a large ledger of open rows, then ledger_advance_many reaches rows only by key, with a plan made once', async () => {
+    // Another account's 3,000 queued rows: a plan that found `sending` or `claimed` rows
+    // through deliveries_open (account_id, state) would walk all of them at every call. Which
+    // plan the planner picks depends on statistics (bench:send's fresh ledger got the walk;
+    // this one does not); the function's settings rule it out whatever they are.
+    const B = 'acc_01JBBBBBBBBBBBBBBBBBBBBBBB';
+    const others = await queue(3_000);
+    await db.query(sql`UPDATE deliveries SET account_id = ${B}, state = 'assigned' WHERE message_id = ANY(${others.map((o) => o.messageId)}::text[])`);
+    const items = await queue(12);
+    const { epoch } = await startEpoch(db, A, now);
+    await claimBatch(db, { accountId: A, epoch, items, dailyLimit: 100, now });
+    await db.query(sql`ANALYZE deliveries`); // `sending` rare, as autovacuum would find it
+    const call = (i: number) => advanceCalls([{
+      accountId: A,
+      epoch,
+      now,
+      ...(i > 0 ? { outcome: { kind: 'sent' as const, messageId: items[i - 1]!.messageId, headerMessageId: '<s@x>', replyCode: 250, reply: '250 ok' } } : {}),
+      ...(i < items.length ? { next: items[i]!.messageId } : {}),
+    }]);
+    // One connection, one transaction: the backend's own statistics counters (read before and
+    // after: they may still hold earlier transactions' counts), and plpgsql's plan cache past
+    // the five calls after which it may switch to a generic plan.
+    const counters = sql`
+      SELECT pg_stat_get_xact_tuples_returned('deliveries_open'::regclass)::int AS open_index_entries,
+             pg_stat_get_xact_numscans('deliveries'::regclass)::int AS ledger_seq_scans,
+             pg_stat_get_xact_numscans('deliveries_pkey'::regclass)::int AS key_scans`;
+    const counted = await db.tx(async (tx) => {
+      const [before] = await tx.query(counters);
+      const results = [];
+      for (let i = 0; i <= items.length; i++) {
+        results.push(...(await tx.query(sql`SELECT recorded, marked FROM ledger_advance_many(${call(i)}::jsonb)`)));
+      }
+      const [after] = await tx.query(counters);
+      const delta = (k: string) => (after![k] as number) - (before![k] as number);
+      return { results, open_index_entries: delta('open_index_entries'), ledger_seq_scans: delta('ledger_seq_scans'), key_scans: delta('key_scans') };
+    });
+    expect(counted.results.slice(1).every((r) => r.recorded === true)).toBe(true);
+    expect(counted.results.slice(0, -1).every((r) => r.marked === true)).toBe(true);
+    expect(counted.open_index_entries).toBe(0);
+    expect(counted.ledger_seq_scans).toBe(0);
+    expect(counted.key_scans).toBeGreaterThan(0);
+    const [p] = await db.query(sql`SELECT proconfig FROM pg_proc WHERE proname = 'ledger_advance_many'`);
+    expect(p!.proconfig).toEqual(expect.arrayContaining(['plan_cache_mode=force_generic_plan', 'enable_seqscan=off']));
+    expect((await db.query(sql`SELECT count(*)::int AS n FROM deliveries WHERE account_id = ${A} AND state = 'sent'`))[0]!.n).toBe(12);
   });
 
   it('given an outcome it does not know, then the whole batch is refused', async () => {

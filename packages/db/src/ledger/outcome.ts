@@ -77,9 +77,14 @@ function toCall(input: AdvanceInput, idx: number): Record<string, unknown> {
   };
 }
 
+/** The argument of ledger_advance_many for these calls (each call's `idx` is its position). */
+export function advanceCalls(inputs: readonly AdvanceInput[]): string {
+  return JSON.stringify(inputs.map((input, i) => toCall(input, i)));
+}
+
 /** Several advances (of different accounts) in one statement; each is applied on its own terms. */
 async function advanceMany(db: Database, inputs: readonly AdvanceInput[]): Promise<AdvanceResult[]> {
-  const rows = await db.query(sql`SELECT idx, recorded, marked, current_epoch FROM ledger_advance_many(${JSON.stringify(inputs.map((input, i) => toCall(input, i)))}::jsonb)`);
+  const rows = await db.query(sql`SELECT idx, recorded, marked, current_epoch FROM ledger_advance_many(${advanceCalls(inputs)}::jsonb)`);
   const byIdx = new Map(rows.map((r) => [r.idx as number, r]));
   return inputs.map((input, i) => {
     const row = byIdx.get(i);
