@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildProjector } from './app.js';
 import { mailProjection } from './projections/mail.js';
 import { dumpTables } from './testing/dump.js';
-import { ids, mail, requested, subjectOf } from './testing/events.js';
+import { ids, mail, requested, sentBatch, subjectOf } from './testing/events.js';
+import type { EmailSent } from '@postbus/contracts';
 
 const ns = testNamespace();
 const log = { info() {}, warn() {}, error() {} };
@@ -93,6 +94,43 @@ describe('mail projection in Postgres', () => {
     }
 
     await db.tx((tx) => p.apply(tx, [...M.slice(0, 20), ...R.slice(0, 10), ...M.slice(0, 5)]));
+    expect(await dumpTables(db, p.tables)).toEqual(reference);
+  });
+
+  it('folds the sends of an EmailsSent as the EmailSent events they stand for, each once, however they were written', async () => {
+    const { requests, mails } = lifecycle();
+    const R = stored(REQUESTS, requests);
+    await reset();
+    await applyInterleaved(R, stored(MAIL, mails), () => 1000, () => 'R');
+    const reference = await dumpTables(db, p.tables);
+
+    // The same log with the sends gathered three at a time (each batch where its last send
+    // was), one send also written alone after its batch (a worker restarted after publishing
+    // the batch republishes what the ledger says) and one batch written twice.
+    const batched: PostbusEvent[] = [];
+    let pending: EmailSent[] = [];
+    for (const e of mails) {
+      if (e.type !== 'EmailSent') {
+        batched.push(e);
+        continue;
+      }
+      pending.push(e);
+      if (pending.length === 3) {
+        batched.push(sentBatch(pending));
+        pending = [];
+      }
+    }
+    if (pending.length > 0) batched.push(sentBatch(pending));
+    const first = batched.find((e) => e.type === 'EmailsSent')!;
+    expect(first.type === 'EmailsSent' && first.data.sent).toHaveLength(3);
+    const alone = mails.find((e) => e.type === 'EmailSent' && first.type === 'EmailsSent' && e.id === first.data.sent[0]!.id)!;
+    batched.push(alone, first);
+
+    await reset();
+    await applyInterleaved(R, stored(MAIL, batched), () => 1000, () => 'R');
+    expect(await dumpTables(db, p.tables)).toEqual(reference);
+    await reset();
+    await applyInterleaved(R, stored(MAIL, batched), () => 2, () => 'M');
     expect(await dumpTables(db, p.tables)).toEqual(reference);
   });
 

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { AccountId, CampaignTag, Email, HeaderText, IsoTime, MessageId } from '../schema.js';
+import { derivedId } from '../ids.js';
+import { AccountId, CampaignTag, Email, EventId, HeaderText, IsoTime, MessageId } from '../schema.js';
 import { envelope } from './envelope.js';
 
 export const MessageKind = Type.Union([Type.Literal('bulk'), Type.Literal('transactional')]);
@@ -88,23 +89,61 @@ const SmtpReply = {
   response: Type.Optional(Type.String({ maxLength: 1000 })),
 };
 
-export const EmailSent = envelope(
-  'EmailSent',
-  1,
-  Type.Object(
-    {
-      assignment: Type.Integer({ minimum: 1 }),
-      attempt: Type.Integer({ minimum: 1 }),
-      startedAt: IsoTime,
-      headerMessageId: Type.String({ maxLength: 300 }),
-      /** The provider's own id of the message (Gmail's message id); absent for SMTP. */
-      providerMessageId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-      ...SmtpReply,
-    },
-    { additionalProperties: false },
-  ),
-);
+const SentFields = {
+  assignment: Type.Integer({ minimum: 1 }),
+  attempt: Type.Integer({ minimum: 1 }),
+  startedAt: IsoTime,
+  headerMessageId: Type.String({ maxLength: 300 }),
+  /** The provider's own id of the message (Gmail's message id); absent for SMTP. */
+  providerMessageId: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  ...SmtpReply,
+};
+
+export const EmailSent = envelope('EmailSent', 1, Type.Object(SentFields, { additionalProperties: false }));
 export type EmailSent = Static<typeof EmailSent>;
+
+/** Most sends one EmailsSent carries: each well under 1 KB, so far under the stream's 1 MB message limit. */
+export const MAX_SENT_PER_EVENT = 500;
+
+/**
+ * One send inside EmailsSent: everything an EmailSent carries, its id the one that send's
+ * EmailSent has (`<messageId>.<assignment>.<attempt>.sent`), so readers stay idempotent per
+ * send whichever way it was written (a send republished after a crash comes as an EmailSent).
+ */
+export const RecordedSend = Type.Object({ id: EventId, messageId: MessageId, occurredAt: IsoTime, ...SentFields }, { additionalProperties: false });
+export type RecordedSend = Static<typeof RecordedSend>;
+
+/**
+ * MAIL `mail.<accountId>.sent`: the sends of one account recorded together, one message where
+ * EmailSent takes one per send (what OpensRecorded is to EmailOpened). Its id is derived from
+ * the sends' ids (emailsSentEventId), so a retried publish deduplicates; readers dedupe each
+ * send by its own id. Read from this version on, so that every reader of a deployment knows it
+ * before any writer sends it; nothing writes it yet.
+ */
+export const EmailsSent = envelope(
+  'EmailsSent',
+  1,
+  Type.Object({ sent: Type.Array(RecordedSend, { minItems: 1, maxItems: MAX_SENT_PER_EVENT }) }, { additionalProperties: false }),
+);
+export type EmailsSent = Static<typeof EmailsSent>;
+
+/** The id of an EmailsSent: derived from its sends' ids, in order — the same sends, the same id. */
+export function emailsSentEventId(sendIds: readonly string[]): string {
+  return derivedId('evt', 'EmailsSent', ...sendIds);
+}
+
+/** The EmailSent each send of an EmailsSent stands for (the batch's account is each one's). */
+export function sentOf(batch: EmailsSent): EmailSent[] {
+  return batch.data.sent.map(({ id, messageId, occurredAt, ...data }) => ({
+    id,
+    type: 'EmailSent',
+    version: 1,
+    occurredAt,
+    ...(batch.accountId !== undefined ? { accountId: batch.accountId } : {}),
+    messageId,
+    data,
+  }));
+}
 
 export const FailureScope = Type.Union([
   Type.Literal('message'),
@@ -216,6 +255,9 @@ export const mailEventSchemas = [
   EmailCancelled,
 ] as const;
 
+/** MAIL events that carry the facts of many messages. */
+export type MailBatchEvent = EmailsSent;
+
 /** The subject token of each MAIL event (`mail.<accountId>.<token>`). */
 export const MAIL_SUBJECT_TOKEN: Record<MailEvent['type'], string> = {
   EmailQueued: 'queued',
@@ -228,6 +270,9 @@ export const MAIL_SUBJECT_TOKEN: Record<MailEvent['type'], string> = {
   EmailExpired: 'expired',
   EmailCancelled: 'cancelled',
 };
+
+/** The subject token of each MAIL batch event: the token of the facts it carries. */
+export const MAIL_BATCH_SUBJECT_TOKEN: Record<MailBatchEvent['type'], string> = { EmailsSent: 'sent' };
 
 /** DISPATCH work item: small; the content is read from the ledger in the claim. */
 export const WorkItem = Type.Object(

@@ -1,5 +1,7 @@
 import {
+  MAIL_BATCH_SUBJECT_TOKEN,
   MAIL_SUBJECT_TOKEN,
+  emailsSentEventId,
   newId,
   opensRecordedEventId,
   suppressionShard,
@@ -8,6 +10,8 @@ import {
   UNASSIGNED,
   type AccountEvent,
   type EmailRequested,
+  type EmailSent,
+  type EmailsSent,
   type MailEvent,
   type Namespace,
   type PostbusEvent,
@@ -221,5 +225,19 @@ export function subjectOf(ns: Namespace, e: PostbusEvent): string {
   if (e.type in TRACKING_SUBJECT_TOKEN) return s.tracking(e.accountId!, TRACKING_SUBJECT_TOKEN[e.type as TrackingEvent['type']]);
   if (e.type === 'AddressSuppressed' || e.type === 'SuppressionRemoved') return s.suppression(suppressionShard(e.data.addressHash));
   if (e.type in MAIL_SUBJECT_TOKEN) return s.mail(e.accountId ?? UNASSIGNED, MAIL_SUBJECT_TOKEN[e.type as MailEvent['type']]);
+  if (e.type === 'EmailsSent') return s.mail(e.accountId!, MAIL_BATCH_SUBJECT_TOKEN[e.type]);
   return s.account(e.accountId!);
+}
+
+/** The sends of one account as one EmailsSent (each keeps its EmailSent's id, time and data). */
+export function sentBatch(sends: readonly EmailSent[]): EmailsSent {
+  const accountId = sends[0]!.accountId!;
+  return {
+    id: emailsSentEventId(sends.map((e) => e.id)),
+    type: 'EmailsSent',
+    version: 1,
+    occurredAt: sends.at(-1)!.occurredAt,
+    accountId,
+    data: { sent: sends.map((e) => ({ id: e.id, messageId: e.messageId!, occurredAt: e.occurredAt, ...e.data })) },
+  };
 }
