@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sleep } from '@postbus/testing';
+import { sql } from '@postbus/db';
+import { sleep, waitFor } from '@postbus/testing';
 import { expectSettledWithoutDuplicates, registerAccount, requestMessages, startWorld, type World } from './fixtures.js';
 
 describe('kill -9 of the sender mid-run', () => {
@@ -25,5 +26,14 @@ describe('kill -9 of the sender mid-run', () => {
     expect(states.uncertain ?? 0).toBeLessThanOrEqual(2);
     expect((states.sent ?? 0) + (states.uncertain ?? 0)).toBe(400);
     expect(atKill).toBeLessThan(400);
+    // Every outcome reached the log: the read tables come to agree with the ledger (a work item
+    // acked before its event was stored would leave its message unsent there for good).
+    await waitFor(
+      async () => {
+        const [q] = await w.db.query(sql`SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent, count(*) FILTER (WHERE status = 'uncertain')::int AS uncertain FROM email_queue`).catch(() => [undefined]);
+        return q?.sent === (states.sent ?? 0) && q?.uncertain === (states.uncertain ?? 0);
+      },
+      { timeoutMs: 30_000, message: 'email_queue did not come to agree with the ledger' },
+    );
   }, 180_000);
 });

@@ -377,9 +377,13 @@ export class AccountWorker {
     const settle = (r: { recorded: boolean }, at: Date) => {
       if (!prev) return;
       const msgs = take(prev.c.messageId);
-      if (r.recorded) this.publishThenAck(outcomeEvent(this.ref(prev.c), prev.outcome, at, prev.startedAt), msgs, pending);
-      if (r.recorded && prev.outcome.kind === 'uncertain') this.resolver?.add({ ...this.ref(prev.c), sendingAt: prev.startedAt });
-      else msgs.forEach((m) => m.ack()); // the row moved on (a newer worker settled it)
+      if (!r.recorded) {
+        msgs.forEach((m) => m.ack()); // the row moved on (a newer worker settled it)
+      } else {
+        // Acked only once the event is stored: a crash before that brings the item back.
+        this.publishThenAck(outcomeEvent(this.ref(prev.c), prev.outcome, at, prev.startedAt), msgs, pending);
+        if (prev.outcome.kind === 'uncertain') this.resolver?.add({ ...this.ref(prev.c), sendingAt: prev.startedAt });
+      }
       prev = undefined;
     };
     for (let i = 0; i < claimed.length; i++) {
