@@ -52,6 +52,7 @@ async function baseline(port: number): Promise<{ rate: number; seconds: number; 
 interface BenchResult {
   emails: number;
   accounts: number;
+  sendsPerEvent: number;
   sink: string;
   pipelineEmailsPerSec: number;
   baselineEmailsPerSec: number;
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
   ];
   if (process.env.BENCH_PGSS) { await db.query(sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); await db.query(sql`SELECT pg_stat_statements_reset()`); }
   let result: BenchResult | undefined;
-  const platform = new Platform({ natsUrl, databaseUrl: testDb.url, namespace: ns.prefix, env: { POSTBUS_LOG_LEVEL: 'warn', POSTBUS_RECONCILE_INTERVAL_MS: '30000' }, nodeArgs });
+  const platform = new Platform({ natsUrl, databaseUrl: testDb.url, namespace: ns.prefix, env: { POSTBUS_LOG_LEVEL: 'warn', POSTBUS_RECONCILE_INTERVAL_MS: '30000', ...(process.env.BENCH_SENDS_PER_EVENT ? { POSTBUS_SENDS_PER_EVENT: process.env.BENCH_SENDS_PER_EVENT } : {}) }, nodeArgs });
   try {
     await platform.start();
     const admin = new AdminClient(platform.adminUrl);
@@ -205,6 +206,7 @@ async function main(): Promise<void> {
     result = {
       emails: TOTAL,
       accounts: ACCOUNTS,
+      sendsPerEvent: Number(process.env.BENCH_SENDS_PER_EVENT ?? 1),
       sink: sink.kind,
       pipelineEmailsPerSec: Math.round(pipelineRate),
       // Filled in after the second baseline run.

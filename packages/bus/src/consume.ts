@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, type ConsumerConfig, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import { isPostbusError } from '@postbus/contracts';
-import { SpanStatusCode, context, extractTraceContext, startConsumerSpan, tracingEnabled, type Context, type Span, type TraceMode } from '@postbus/telemetry';
+import { SpanStatusCode, context, extractTraceContext, inLinkedSpan, startConsumerSpan, tracingEnabled, type Context, type Span, type TraceMode } from '@postbus/telemetry';
 import type { Bus } from './connection.js';
 import { isNotFound } from './provision.js';
 
@@ -90,6 +90,15 @@ const contexts = new WeakMap<JsMsg, Context>();
 export function withMessageContext<T>(msg: JsMsg | undefined, fn: () => T): T {
   const ctx = msg ? contexts.get(msg) : undefined;
   return ctx ? context.with(ctx, fn) : fn();
+}
+
+/**
+ * Runs `fn` (a publish made for several messages) in a span of its own linked to each message's
+ * CONSUMER span: one event carrying many messages' facts cannot continue all their traces.
+ */
+export function withLinkedMessages<T>(name: string, msgs: readonly JsMsg[], fn: () => Promise<T>): Promise<T> {
+  const linked = msgs.map((m) => contexts.get(m)).filter((c): c is Context => c !== undefined);
+  return inLinkedSpan(name, linked, { 'messaging.system': 'nats', 'messaging.batch.message_count': msgs.length }, fn);
 }
 
 /** The trace context a message carries in its headers (`traceparent`, `tracestate`). */

@@ -47,6 +47,13 @@ export interface PostbusConfig {
     /** The last field of every Feedback-ID header (Gmail's feedback loop): this deployment's id. */
     readonly feedbackSenderId: string;
     readonly healthPort: number;
+    /**
+     * Sends per MAIL event: 1 writes an EmailSent per send; more gathers an account's sends into
+     * EmailsSent (at most this many, waiting at most `sentLingerMs`). Every projector must read
+     * EmailsSent (this version on) before a sender writes it.
+     */
+    readonly sendsPerEvent: number;
+    readonly sentLingerMs: number;
   };
   /** Gmail API accounts (admin: key checks; sender: the API and its pacing). */
   readonly gmail: {
@@ -195,6 +202,8 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       clientName: str('POSTBUS_SMTP_CLIENT_NAME', 'localhost'),
       feedbackSenderId: str('POSTBUS_FEEDBACK_SENDER_ID', 'postbus'),
       healthPort: int('POSTBUS_SENDER_HEALTH_PORT', 0, 0, 65535),
+      sendsPerEvent: int('POSTBUS_SENDS_PER_EVENT', 1, 1, 500),
+      sentLingerMs: int('POSTBUS_SENT_LINGER_MS', 20, 1, 1_000),
     },
     tracking: {
       host: str('POSTBUS_TRACKING_HOST', '127.0.0.1'),

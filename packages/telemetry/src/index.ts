@@ -67,6 +67,7 @@ export {
   SpanStatusCode,
   context,
   extractTraceContext,
+  inLinkedSpan,
   inSpan,
   recordSpans,
   injectTraceContext,

@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from './index.js';
 import { routeTemplate, scrubAttributes, scrubText } from './scrub.js';
-import { SpanKind, extractTraceContext, inSpan, injectTraceContext, recordSpans, startConsumerSpan, trace } from './tracing.js';
+import { SpanKind, extractTraceContext, inLinkedSpan, inSpan, injectTraceContext, recordSpans, startConsumerSpan, trace } from './tracing.js';
 
 const rec = recordSpans('telemetry-test');
 
@@ -79,6 +79,24 @@ describe('trace context', () => {
     expect(r.parentSpanContext).toBeUndefined();
     expect(r.links.map((l) => l.context.spanId)).toEqual([origin.spanId]);
     expect(r.kind).toBe(SpanKind.CONSUMER);
+  });
+
+  it('a publish made for many messages starts a trace of its own, linked to each message, and what it publishes carries that trace', async () => {
+    rec.reset();
+    const a = startConsumerSpan('a', extractTraceContext(() => undefined));
+    const b = startConsumerSpan('b', extractTraceContext(() => undefined));
+    a.span.end();
+    b.span.end();
+    const headers = new Map<string, string>();
+    await inLinkedSpan('sends publish', [a.ctx, b.ctx], { 'messaging.batch.message_count': 2 }, async () => {
+      injectTraceContext((k, v) => headers.set(k, v));
+      return Promise.resolve();
+    });
+    const s = rec.spans().find((x) => x.name === 'sends publish')!;
+    expect(s.kind).toBe(SpanKind.PRODUCER);
+    expect(s.parentSpanContext).toBeUndefined();
+    expect(s.links.map((l) => l.context.spanId)).toEqual([a.span.spanContext().spanId, b.span.spanContext().spanId]);
+    expect(headers.get('traceparent')).toContain(s.spanContext().spanId);
   });
 });
 

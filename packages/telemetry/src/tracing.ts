@@ -131,6 +131,25 @@ export function startConsumerSpan(name: string, carried: Context, attributes: At
   return { span, ctx: trace.setSpan(mode === 'child' ? carried : ROOT_CONTEXT, span) };
 }
 
+/**
+ * Runs `fn` in a PRODUCER span that starts a trace of its own and links to each of `linked`
+ * (what one message publishes for many: each fact's trace reaches it by a link). Without
+ * tracing, `fn` just runs.
+ */
+export async function inLinkedSpan<T>(name: string, linked: readonly Context[], attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+  if (!tracingEnabled()) return fn();
+  const links = linked.map((c) => trace.getSpanContext(c)).filter((c) => c !== undefined).map((c) => ({ context: c }));
+  const span = tracer().startSpan(name, { kind: SpanKind.PRODUCER, attributes, links, root: true }, ROOT_CONTEXT);
+  try {
+    return await context.with(trace.setSpan(ROOT_CONTEXT, span), fn);
+  } catch (err) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.name : 'error' });
+    throw err;
+  } finally {
+    span.end();
+  }
+}
+
 /** Runs `fn` in a span of its own (a child of the active one); errors mark the span and pass on. */
 export async function inSpan<T>(name: string, attributes: Attributes, fn: (span: Span) => Promise<T>, kind: SpanKind = SpanKind.INTERNAL): Promise<T> {
   return tracer().startActiveSpan(name, { kind, attributes }, async (span) => {

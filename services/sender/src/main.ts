@@ -43,6 +43,8 @@ const node = buildSender({
   retryDelaysMs: config.orchestrator.retryDelaysMs,
   smtpTimeoutMs: config.sender.smtpTimeoutMs,
   clientName: config.sender.clientName,
+  sendsPerEvent: config.sender.sendsPerEvent,
+  sentLingerMs: config.sender.sentLingerMs,
   gmail: {
     apiUrl: config.gmail.apiUrl,
     trustedTokenUris: config.gmail.trustedTokenUris,

@@ -1,7 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import type { JsMsg } from '@postbus/bus';
-import { publishEvent, recreateDurable, runBatchLoop, sleep, withMessageContext, type AccountDirectory, type Bus } from '@postbus/bus';
+import { publishEvent, recreateDurable, runBatchLoop, sleep, withLinkedMessages, withMessageContext, type AccountDirectory, type Bus } from '@postbus/bus';
 import {
+  MAIL_BATCH_SUBJECT_TOKEN,
   MAIL_SUBJECT_TOKEN,
   WORK_ACK_WAIT_MS,
   WorkItem,
@@ -34,6 +35,7 @@ import { AccountGmail, type GmailOptions } from './adapters/account-gmail.js';
 import { headerMessageIdOf, type ComplianceSettings, type Fault, type SendResult } from './adapters/compose.js';
 import { SentMailResolver } from './adapters/sent-mail-resolver.js';
 import { lookupTiming } from './domain/sent-lookup.js';
+import { SentBatch } from './sent-batch.js';
 
 /** The node's lease ran out mid-batch: the worker stops; the node starts it again once it holds a lease. */
 export class LeaseLostError extends Error {
@@ -68,6 +70,10 @@ export interface WorkerDeps {
   readonly startGate?: <T>(fn: () => Promise<T>) => Promise<T>;
   /** Gmail API accounts: where the API is, its pace, and how long Sent-mail lookups go on. */
   readonly gmail?: GmailOptions;
+  /** Sends per MAIL event (1: an EmailSent each; more: EmailsSent of up to this many, see SentBatch). */
+  readonly sendsPerEvent?: number;
+  /** How long a send waits for others to share its EmailsSent. */
+  readonly sentLingerMs?: number;
 }
 
 export interface LeaseView {
@@ -101,6 +107,8 @@ export class AccountWorker {
   private readonly log: Logger;
   /** Event publishes (and the acks behind them) still in flight: the next batch need not wait for them. */
   private readonly inflight = new Set<Promise<void>>();
+  /** The account's sends gathered into EmailsSent, when more than one goes in an event. */
+  private readonly sentBatch: SentBatch | undefined;
 
   /**
    * @param restarted this node ran a worker of this account before (it may have left work
@@ -110,6 +118,18 @@ export class AccountWorker {
     this.clock = deps.clock ?? (() => new Date());
     this.log = deps.log.child({ accountId });
     this.smtp = new AccountSmtp({ ...deps, clock: this.clock, log: this.log });
+    const sendsPerEvent = deps.sendsPerEvent ?? 1;
+    if (sendsPerEvent > 1) {
+      this.sentBatch = new SentBatch(accountId, {
+        maxSends: sendsPerEvent,
+        lingerMs: deps.sentLingerMs ?? 20,
+        // The batch's span links to each send's: one event cannot continue all their traces.
+        publish: (batch, msgs) => withLinkedMessages('sends publish', msgs, async () => {
+          await publishEvent(deps.bus, deps.bus.subjects.mail(accountId, MAIL_BATCH_SUBJECT_TOKEN.EmailsSent), batch);
+          metrics.send(accountId, MAIL_BATCH_SUBJECT_TOKEN.EmailsSent).inc(batch.data.sent.length);
+        }),
+      });
+    }
   }
 
   /**
@@ -201,6 +221,7 @@ export class AccountWorker {
     } finally {
       signal.removeEventListener('abort', onAbort);
       stopped.abort();
+      this.sentBatch?.flush(); // what it holds goes now, not after its linger
       await Promise.all(this.inflight);
       await resolving;
       this.smtp.close();
@@ -290,7 +311,12 @@ export class AccountWorker {
   /** Publishes, then acks: a work item is never acked before its outcome's event is stored. */
   private publishThenAck(event: MailEvent | undefined, msgs: readonly JsMsg[], pending: Promise<void>[]): void {
     // In the work item's trace: the outcome event carries it on to the projection.
-    const p = (event ? withMessageContext(msgs[0], () => this.publish(event)) : Promise.resolve()).then(() => msgs.forEach((m) => m.ack()));
+    const published = !event
+      ? Promise.resolve()
+      : event.type === 'EmailSent' && this.sentBatch
+        ? this.sentBatch.add(event, msgs)
+        : withMessageContext(msgs[0], () => this.publish(event));
+    const p = published.then(() => msgs.forEach((m) => m.ack()));
     pending.push(p.catch((err: unknown) => this.log.warn({ err }, 'event not published; the work item will come back')));
   }
 

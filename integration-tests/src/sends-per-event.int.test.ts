@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readLog } from '@postbus/bus';
+import { decodeEvent, sentOf, streamName, type PostbusEvent } from '@postbus/contracts';
+import { sql } from '@postbus/db';
+import { sleep, waitFor } from '@postbus/testing';
+import { expectSettledWithoutDuplicates, registerAccount, requestMessages, startWorld, type World } from './fixtures.js';
+
+/** Every MAIL event of the world, in order. */
+async function mailLog(w: World): Promise<PostbusEvent[]> {
+  const out: PostbusEvent[] = [];
+  for await (const m of readLog(w.bus, { stream: streamName(w.ns, 'MAIL'), idleMs: 1_500 })) out.push(decodeEvent(m.data));
+  return out;
+}
+
+describe('sends gathered into EmailsSent (POSTBUS_SENDS_PER_EVENT=50)', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await startWorld({ users: ['gina', 'hugo'], sinkDelayMs: 10, env: { POSTBUS_SENDS_PER_EVENT: '50', POSTBUS_SENT_LINGER_MS: '30' } });
+  }, 60_000);
+  afterAll(async () => {
+    await w?.close();
+  });
+
+  it('writes each send once inside an EmailsSent of its account; after a kill -9, what the dead sender held comes again and is folded once', async () => {
+    const accounts = [await registerAccount(w, 'gina', 10_000), await registerAccount(w, 'hugo', 10_000)];
+    await requestMessages(w, 300, 'b');
+    await w.sink.waitFor((t) => t.length >= 80, 60_000);
+    await w.platform.services.get('sender')!.kill9();
+    await sleep(300);
+    await w.platform.startService('sender');
+    const states = await expectSettledWithoutDuplicates(w, 300);
+    expect((states.sent ?? 0) + (states.uncertain ?? 0)).toBe(300);
+
+    // The read tables agree with the ledger: each send folded once, batched or not.
+    const sent = states.sent ?? 0;
+    await waitFor(
+      async () => (await w.db.query(sql`SELECT count(*)::int AS n FROM email_queue WHERE status = 'sent'`).catch(() => [{ n: 0 }]))[0]!.n === sent,
+      { timeoutMs: 30_000, message: 'email_queue did not reach the ledger’s sent count' },
+    ).catch(async (err: unknown) => {
+      const [q] = await w.db.query(sql`SELECT count(*) FILTER (WHERE status = 'sent')::int AS sent, count(*)::int AS rows FROM email_queue`);
+      const missing = await w.db.query(sql`SELECT d.message_id, d.state, e.status FROM deliveries d LEFT JOIN email_queue e USING (message_id) WHERE d.state = 'sent' AND e.status IS DISTINCT FROM 'sent'`);
+      const log = await mailLog(w);
+      const about = missing.map((m) => ({ ...m, events: log.flatMap((e) => (e.type === 'EmailsSent' ? sentOf(e) : [e])).filter((e) => e.messageId === m.message_id).map((e) => `${e.type} ${e.id}`) }));
+      throw new Error(`${(err as Error).message}: ledger ${sent} sent, email_queue ${JSON.stringify(q)}\n${JSON.stringify(about, null, 1)}\n${w.platform.logs('projector').slice(-1500)}\n--- sender\n${w.platform.logs('sender').split('\n').filter((l) => l.includes('"level":40') || l.includes('"level":50')).join('\n').slice(-4000)}`);
+    });
+    const [logs] = await w.db.query(sql`SELECT count(*)::int AS n, count(DISTINCT message_id)::int AS messages FROM send_logs WHERE type = 'EmailSent'`);
+    expect(logs).toEqual({ n: sent, messages: sent });
+
+    // In the log: sends in batches of one account each, every sent message among them; single
+    // EmailSent only for sends the restarted sender found already `sent` (its predecessor died
+    // before publishing their batch).
+    const log = await mailLog(w);
+    const batches = log.filter((e) => e.type === 'EmailsSent');
+    const singles = log.filter((e) => e.type === 'EmailSent');
+    expect(batches.length).toBeGreaterThan(0);
+    expect(batches.length).toBeLessThan(sent / 2);
+    for (const b of batches) {
+      expect(accounts).toContain(b.accountId);
+      expect(sentOf(b).every((e) => e.accountId === b.accountId)).toBe(true);
+    }
+    const logged = new Set([...batches.flatMap((b) => sentOf(b).map((e) => e.messageId)), ...singles.map((e) => e.messageId)]);
+    const ledgerSent = await w.db.query(sql`SELECT message_id FROM deliveries WHERE state = 'sent'`);
+    expect(ledgerSent.every((r) => logged.has(r.message_id as string))).toBe(true);
+  }, 180_000);
+});
