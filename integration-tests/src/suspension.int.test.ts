@@ -60,8 +60,11 @@ describe('suspension, alerts and moving a stopped account’s mail', () => {
     const account = (await w.admin.request('GET', `/v1/accounts/${refused}`)).body;
     expect(account).toMatchObject({ status: 'suspended', statusActor: 'orchestrator' });
     expect(account.statusReason).toMatch(/^credentials_rejected/);
-    const alerts = (await w.admin.request('GET', `/v1/alerts?accountId=${refused}`)).body.alerts as Array<{ kind: string }>;
-    expect(alerts.map((a) => a.kind)).toContain('account_suspended');
+    // The leader raises the alert when it sees the new status: moments after the status shows.
+    await waitFor(async () => ((await w.admin.request('GET', `/v1/alerts?accountId=${refused}`)).body.alerts as Array<{ kind: string }>).some((a) => a.kind === 'account_suspended'), {
+      timeoutMs: 10_000,
+      message: 'no account_suspended alert was recorded',
+    });
     await waitFor(async () => received.some((r) => r.body.kind === 'account_suspended' && r.body.accountId === refused), {
       timeoutMs: 10_000,
       message: 'the alert did not reach the webhook',
