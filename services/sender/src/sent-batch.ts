@@ -1,5 +1,5 @@
 import type { JsMsg } from '@postbus/bus';
-import { MAX_SENT_PER_EVENT, emailsSentEventId, type EmailSent, type EmailsSent } from '@postbus/contracts';
+import { MAX_SENT_PER_EVENT, emailsSent, type EmailSent, type EmailsSent } from '@postbus/contracts';
 
 interface Held {
   readonly event: EmailSent;
@@ -45,15 +45,7 @@ export class SentBatch {
     const held = this.held;
     this.held = [];
     if (held.length === 0) return;
-    const sent = held.map(({ event: e }) => ({ id: e.id, messageId: e.messageId!, occurredAt: e.occurredAt, ...e.data }));
-    const batch: EmailsSent = {
-      id: emailsSentEventId(sent.map((s) => s.id)),
-      type: 'EmailsSent',
-      version: 1,
-      occurredAt: held.at(-1)!.event.occurredAt,
-      accountId: this.accountId,
-      data: { sent },
-    };
+    const batch = emailsSent(this.accountId, held.map((h) => h.event));
     this.opts.publish(batch, held.flatMap((h) => h.msgs)).then(
       () => held.forEach((h) => h.settle()),
       (err: unknown) => held.forEach((h) => h.settle(err)),

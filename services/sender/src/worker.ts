@@ -11,6 +11,7 @@ import {
   streamName,
   workerConsumerName,
   type AccountState,
+  type EmailsSent,
   type MailEvent,
 } from '@postbus/contracts';
 import {
@@ -124,10 +125,7 @@ export class AccountWorker {
         maxSends: sendsPerEvent,
         lingerMs: deps.sentLingerMs ?? 20,
         // The batch's span links to each send's: one event cannot continue all their traces.
-        publish: (batch, msgs) => withLinkedMessages('sends publish', msgs, async () => {
-          await publishEvent(deps.bus, deps.bus.subjects.mail(accountId, MAIL_BATCH_SUBJECT_TOKEN.EmailsSent), batch);
-          metrics.send(accountId, MAIL_BATCH_SUBJECT_TOKEN.EmailsSent).inc(batch.data.sent.length);
-        }),
+        publish: (batch, msgs) => withLinkedMessages('sends publish', msgs, () => this.publish(batch)),
       });
     }
   }
@@ -302,10 +300,11 @@ export class AccountWorker {
     return { accountId: this.accountId, messageId: r.messageId, assignment: r.assignment, attempt: r.attempt };
   }
 
-  private async publish(event: MailEvent): Promise<void> {
-    const subject = this.deps.bus.subjects.mail(this.accountId, MAIL_SUBJECT_TOKEN[event.type]);
-    await publishEvent(this.deps.bus, subject, event);
-    metrics.send(this.accountId, MAIL_SUBJECT_TOKEN[event.type]).inc();
+  /** A MAIL event of this account; a batch of sends counts in the metric as its sends. */
+  private async publish(event: MailEvent | EmailsSent): Promise<void> {
+    const token = event.type === 'EmailsSent' ? MAIL_BATCH_SUBJECT_TOKEN[event.type] : MAIL_SUBJECT_TOKEN[event.type];
+    await publishEvent(this.deps.bus, this.deps.bus.subjects.mail(this.accountId, token), event);
+    metrics.send(this.accountId, token).inc(event.type === 'EmailsSent' ? event.data.sent.length : 1);
   }
 
   /** Publishes, then acks: a work item is never acked before its outcome's event is stored. */

@@ -117,8 +117,8 @@ export type RecordedSend = Static<typeof RecordedSend>;
  * MAIL `mail.<accountId>.sent`: the sends of one account recorded together, one message where
  * EmailSent takes one per send (what OpensRecorded is to EmailOpened). Its id is derived from
  * the sends' ids (emailsSentEventId), so a retried publish deduplicates; readers dedupe each
- * send by its own id. Read from this version on, so that every reader of a deployment knows it
- * before any writer sends it; nothing writes it yet.
+ * send by its own id. The sender writes it only when told to (POSTBUS_SENDS_PER_EVENT), so that
+ * every reader of a deployment knows it before any writer sends it.
  */
 export const EmailsSent = envelope(
   'EmailsSent',
@@ -130,6 +130,19 @@ export type EmailsSent = Static<typeof EmailsSent>;
 /** The id of an EmailsSent: derived from its sends' ids, in order — the same sends, the same id. */
 export function emailsSentEventId(sendIds: readonly string[]): string {
   return derivedId('evt', 'EmailsSent', ...sendIds);
+}
+
+/** One account's EmailSent events as one EmailsSent: each send keeps its id, time and data (the inverse of sentOf). */
+export function emailsSent(accountId: string, sends: readonly EmailSent[]): EmailsSent {
+  const sent = sends.map((e) => ({ id: e.id, messageId: e.messageId!, occurredAt: e.occurredAt, ...e.data }));
+  return {
+    id: emailsSentEventId(sent.map((x) => x.id)),
+    type: 'EmailsSent',
+    version: 1,
+    occurredAt: sends.at(-1)!.occurredAt,
+    accountId,
+    data: { sent },
+  };
 }
 
 /** The EmailSent each send of an EmailsSent stands for (the batch's account is each one's). */
@@ -272,7 +285,7 @@ export const MAIL_SUBJECT_TOKEN: Record<MailEvent['type'], string> = {
 };
 
 /** The subject token of each MAIL batch event: the token of the facts it carries. */
-export const MAIL_BATCH_SUBJECT_TOKEN: Record<MailBatchEvent['type'], string> = { EmailsSent: 'sent' };
+export const MAIL_BATCH_SUBJECT_TOKEN: Record<MailBatchEvent['type'], string> = { EmailsSent: MAIL_SUBJECT_TOKEN.EmailSent };
 
 /** DISPATCH work item: small; the content is read from the ledger in the claim. */
 export const WorkItem = Type.Object(

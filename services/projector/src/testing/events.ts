@@ -1,7 +1,7 @@
 import {
   MAIL_BATCH_SUBJECT_TOKEN,
   MAIL_SUBJECT_TOKEN,
-  emailsSentEventId,
+  emailsSent,
   newId,
   opensRecordedEventId,
   suppressionShard,
@@ -231,13 +231,5 @@ export function subjectOf(ns: Namespace, e: PostbusEvent): string {
 
 /** The sends of one account as one EmailsSent (each keeps its EmailSent's id, time and data). */
 export function sentBatch(sends: readonly EmailSent[]): EmailsSent {
-  const accountId = sends[0]!.accountId!;
-  return {
-    id: emailsSentEventId(sends.map((e) => e.id)),
-    type: 'EmailsSent',
-    version: 1,
-    occurredAt: sends.at(-1)!.occurredAt,
-    accountId,
-    data: { sent: sends.map((e) => ({ id: e.id, messageId: e.messageId!, occurredAt: e.occurredAt, ...e.data })) },
-  };
+  return emailsSent(sends[0]!.accountId!, sends);
 }
