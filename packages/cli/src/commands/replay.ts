@@ -1,5 +1,5 @@
 import { readLog, type Bus } from '@postbus/bus';
-import { decodeEvent, PostbusError, type Namespace, type PostbusEvent } from '@postbus/contracts';
+import { decodeEvent, PostbusError, sentOf, type Namespace, type PostbusEvent } from '@postbus/contracts';
 import { ensureProjectionTables, sql, traceBatch, type Database, type Projection, type RebuildProgress, type RunnerLog, type StoredMessage } from '@postbus/db';
 import { allProjections } from '@postbus/projector';
 import type { TextOut } from '../progress.js';
@@ -98,17 +98,29 @@ async function replayStream(
       continue;
     }
     deps.onProgress?.({ projection: label, stream, position: m.seq, target });
-    if (plan.types && !plan.types.has(event.type)) continue;
     if (plan.accountId !== undefined && !filter && event.accountId !== plan.accountId) continue;
-    totals.replayed++;
+    const events = selected(event, plan.types);
+    if (events.length === 0) continue;
+    totals.replayed += events.length;
     if (plan.into === undefined) {
-      deps.stdout.write(`${JSON.stringify({ stream, seq: m.seq, subject: m.subject, time: m.time.toISOString(), event })}\n`);
+      for (const e of events) deps.stdout.write(`${JSON.stringify({ stream, seq: m.seq, subject: m.subject, time: m.time.toISOString(), event: e })}\n`);
     } else {
       batch.push({ stream, seq: m.seq, subject: m.subject, data: m.data, ...(m.trace ? { trace: m.trace } : {}) });
       if (batch.length >= batchSize) await flush();
     }
   }
   await flush();
+}
+
+/**
+ * What a stored event gives a replay filtered by `types`: itself, or nothing. An account's sends
+ * stored as one EmailsSent answer for `--type EmailSent` as the EmailSent each stands for (same
+ * id, time and data), so a replay of sends finds every send however the sender recorded it.
+ */
+function selected(event: PostbusEvent, types: ReadonlySet<string> | undefined): PostbusEvent[] {
+  if (!types || types.has(event.type)) return [event];
+  if (event.type === 'EmailsSent' && types.has('EmailSent')) return sentOf(event);
+  return [];
 }
 
 function findProjection(deps: ReplayDeps, name: string): Projection {
