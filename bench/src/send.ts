@@ -5,6 +5,7 @@
 import net from 'node:net';
 import nodemailer from 'nodemailer';
 import { connectBus, deleteNamespace, ensureStreams } from '@postbus/bus';
+import { DEFAULT_SENDS_PER_EVENT } from '@postbus/config';
 import { bucketSpecs, streamSpecs } from '@postbus/contracts';
 import { addSuppression, connectDatabase, migrate, sql } from '@postbus/db';
 import { AdminClient, Platform, createTestDatabase, sharedNatsUrl, testNamespace, type ServiceName } from '@postbus/testing';
@@ -206,7 +207,7 @@ async function main(): Promise<void> {
     result = {
       emails: TOTAL,
       accounts: ACCOUNTS,
-      sendsPerEvent: Number(process.env.BENCH_SENDS_PER_EVENT ?? 1),
+      sendsPerEvent: Number(process.env.BENCH_SENDS_PER_EVENT ?? DEFAULT_SENDS_PER_EVENT),
       sink: sink.kind,
       pipelineEmailsPerSec: Math.round(pipelineRate),
       // Filled in after the second baseline run.

@@ -49,8 +49,8 @@ export interface PostbusConfig {
     readonly healthPort: number;
     /**
      * Sends per MAIL event: 1 writes an EmailSent per send; more gathers an account's sends into
-     * EmailsSent (at most this many, waiting at most `sentLingerMs`). Every projector must read
-     * EmailsSent (this version on) before a sender writes it.
+     * EmailsSent (at most this many, waiting at most `sentLingerMs`). Projectors read EmailsSent
+     * since the version before the one that made 100 the default (docs/operations.md, "Upgrading").
      */
     readonly sendsPerEvent: number;
     readonly sentLingerMs: number;
@@ -136,6 +136,9 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/** Sends per MAIL event unless POSTBUS_SENDS_PER_EVENT says otherwise. */
+export const DEFAULT_SENDS_PER_EVENT = 100;
+
 export function loadConfig(env: Env = process.env): PostbusConfig {
   const problems: string[] = [];
   const str = (name: string, fallback: string) => env[name]?.trim() || fallback;
@@ -202,7 +205,7 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       clientName: str('POSTBUS_SMTP_CLIENT_NAME', 'localhost'),
       feedbackSenderId: str('POSTBUS_FEEDBACK_SENDER_ID', 'postbus'),
       healthPort: int('POSTBUS_SENDER_HEALTH_PORT', 0, 0, 65535),
-      sendsPerEvent: int('POSTBUS_SENDS_PER_EVENT', 1, 1, 500),
+      sendsPerEvent: int('POSTBUS_SENDS_PER_EVENT', DEFAULT_SENDS_PER_EVENT, 1, 500),
       sentLingerMs: int('POSTBUS_SENT_LINGER_MS', 20, 1, 1_000),
     },
     tracking: {
