@@ -73,6 +73,130 @@ describe('SmtpSession against a real SMTP server', () => {
   });
 });
 
+describe('the next envelope behind the message (RFC 2920)', () => {
+  let sink: SmtpSink;
+  beforeAll(async () => {
+    sink = await startSmtpSink({
+      onRcpt: (addr) => (addr.startsWith('unknown') ? { code: 550, message: '5.1.1 User unknown' } : undefined),
+      onData: (tx) => (tx.raw.includes('SPAM') ? { code: 554, message: '5.7.1 Rejected as spam' } : undefined),
+    });
+  });
+  afterAll(async () => {
+    await sink.close();
+  });
+  const session = () => new SmtpSession({ host: '127.0.0.1', port: sink.port, tls: 'none', user: '', password: '', timeoutMs: 5_000 });
+  const to = (who: string) => ({ from: 'a@sender.test', to: [`${who}@receiver.test`] });
+  const seen = (id: string) => sink.transactions.filter((t) => t.messageId === `<${id}@sender.test>`);
+
+  it('sends a run of messages over one session, each once, to its own recipient', async () => {
+    const s = session();
+    const names = ['r0', 'r1', 'r2', 'r3', 'r4'];
+    for (let i = 0; i < names.length; i++) {
+      const next = names[i + 1];
+      expect((await s.send(to(names[i]!), raw(`run-${names[i]}`), () => true, next ? to(next) : undefined)).replyCode).toBe(250);
+    }
+    s.close();
+    for (const n of names) expect(seen(`run-${n}`).map((t) => t.rcptTo)).toEqual([[`${n}@receiver.test`]]);
+    expect(new Set(names.flatMap((n) => seen(`run-${n}`).map((t) => t.sessionId))).size).toBe(1);
+  });
+
+  it('reports a refusal of the waiting envelope as that message’s, and goes on', async () => {
+    const s = session();
+    await s.send(to('p1'), raw('ref-1'), () => true, to('unknown'));
+    await expect(s.send(to('unknown'), raw('ref-2'), () => true, to('p3'))).rejects.toMatchObject({ phase: 'rcpt', replyCode: 550, delivered: 'no' });
+    expect((await s.send(to('p3'), raw('ref-3'))).replyCode).toBe(250);
+    // A message refused at its dot with an envelope waiting behind it: the next still goes, once.
+    await s.send(to('p4'), raw('ref-4', 'SPAM\r\n'), () => true, to('p5')).catch((e: unknown) => expect(e).toMatchObject({ phase: 'message', replyCode: 554, delivered: 'no' }));
+    expect((await s.send(to('p5'), raw('ref-5'))).replyCode).toBe(250);
+    s.close();
+    expect(seen('ref-2')).toEqual([]);
+    expect(seen('ref-4')).toEqual([]);
+    for (const id of ['ref-1', 'ref-3', 'ref-5']) expect(seen(id)).toHaveLength(1);
+  });
+
+  it('ends a waiting transaction by dropping the connection when another message comes, or none may start', async () => {
+    const s = session();
+    await s.send(to('w1'), raw('wait-1'), () => true, to('w2'));
+    // Not the envelope that waits (the worker did not get to mark it): a new connection, nothing for w2.
+    expect((await s.send(to('w3'), raw('wait-3'), () => true, to('w4'))).replyCode).toBe(250);
+    await expect(s.send(to('w4'), raw('wait-4'), () => false)).rejects.toMatchObject({ errorCode: 'ENOTSTARTED', delivered: 'no' });
+    expect(s.connected).toBe(false);
+    s.close();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sink.transactions.filter((t) => t.rcptTo.includes('w2@receiver.test') || t.rcptTo.includes('w4@receiver.test'))).toEqual([]);
+    expect(seen('wait-1')).toHaveLength(1);
+    expect(seen('wait-3')).toHaveLength(1);
+    expect(seen('wait-1')[0]!.sessionId).not.toBe(seen('wait-3')[0]!.sessionId);
+  });
+});
+
+describe('the next envelope on the wire', () => {
+  /** A raw server: answers each group as it comes; `closeAfterDot` hangs up after answering the first message. */
+  async function rawServer(opts: { closeAfterDot?: boolean } = {}) {
+    const chunks: string[] = [];
+    const messages: string[] = [];
+    const server = net.createServer((c) => {
+      c.write('220 hi\r\n');
+      let inData = false;
+      let pending = '';
+      c.on('data', (d) => {
+        chunks.push(d.toString());
+        if (c.writableEnded) return; // hung up: what follows is never answered
+        pending += d.toString();
+        for (;;) {
+          if (inData) {
+            const end = pending.indexOf('\r\n.\r\n');
+            if (end < 0) return;
+            messages.push(pending.slice(0, end));
+            pending = pending.slice(end + 5);
+            inData = false;
+            c.write('250 2.0.0 queued\r\n');
+            if (opts.closeAfterDot) {
+              c.end();
+              return;
+            }
+            continue;
+          }
+          const nl = pending.indexOf('\r\n');
+          if (nl < 0) return;
+          const line = pending.slice(0, nl);
+          pending = pending.slice(nl + 2);
+          if (line.startsWith('EHLO')) c.write('250-hi\r\n250 PIPELINING\r\n');
+          else if (line === 'DATA') {
+            c.write('354 go\r\n');
+            inData = true;
+          } else c.write('250 ok\r\n');
+        }
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as net.AddressInfo).port;
+    return { port, chunks, messages, close: () => new Promise<void>((r) => server.close(() => r())) };
+  }
+
+  it('goes in the same write as the message before it, after its final dot', async () => {
+    const srv = await rawServer();
+    const s = new SmtpSession({ host: '127.0.0.1', port: srv.port, tls: 'none', user: '', password: '', timeoutMs: 2_000 });
+    await s.send(envelope, raw('w-1'), () => true, { from: 'a@sender.test', to: ['c@receiver.test'] });
+    await s.send({ from: 'a@sender.test', to: ['c@receiver.test'] }, raw('w-2'));
+    s.close();
+    expect(srv.chunks.some((c) => c.endsWith('\r\n.\r\nMAIL FROM:<a@sender.test>\r\nRCPT TO:<c@receiver.test>\r\nDATA\r\n'))).toBe(true);
+    expect(srv.messages).toHaveLength(2);
+    await srv.close();
+  });
+
+  it('starts the message over on a new connection when the server hung up before answering the waiting envelope', async () => {
+    const srv = await rawServer({ closeAfterDot: true });
+    const s = new SmtpSession({ host: '127.0.0.1', port: srv.port, tls: 'none', user: '', password: '', timeoutMs: 2_000 });
+    await s.send(envelope, raw('h-1'), () => true, envelope);
+    await new Promise((r) => setTimeout(r, 100));
+    expect((await s.send(envelope, raw('h-2'))).replyCode).toBe(250);
+    s.close();
+    expect(srv.messages.map((m) => /Message-ID: <([^@]+)@/.exec(m)?.[1])).toEqual(['h-1', 'h-2']);
+    await srv.close();
+  });
+});
+
 describe('a connection lost after the message began', () => {
   it('is reported as delivered: unknown (the uncertain window)', async () => {
     // A server that reads the whole message and then hangs up without a reply.

@@ -56,12 +56,22 @@ const COMMAND_PHASE: Record<string, SmtpPhase> = {
  * worker, one session". Our own small client (smtp-client.ts) so that nothing is retried
  * behind our back, we decide before each MAIL FROM whether we may still send, and a message
  * costs two writes: MAIL, RCPT and DATA pipelined (RFC 2920) where the server offers it, then
- * the message with its final dot.
+ * the message with its final dot. Given the next message's envelope, its MAIL, RCPT and DATA go
+ * in the same write as this message (RFC 2920 lets message content open a group), so a message
+ * of a run costs one round trip. A server keeps nothing before a message's final dot: a
+ * transaction left waiting at DATA is ended by dropping the connection, never by a dot.
  */
+export interface SmtpEnvelope {
+  readonly from: string;
+  readonly to: readonly string[];
+}
+
 export class SmtpSession {
   private wire: SmtpWire | undefined;
   private connecting: Promise<SmtpWire> | undefined;
   private capabilities = new Set<string>();
+  /** The envelope whose MAIL, RCPT and DATA went behind the last message, and the wire they went on. */
+  private prepared: { readonly key: string; readonly wire: SmtpWire } | undefined;
 
   constructor(private readonly settings: SmtpAccountSettings) {}
 
@@ -71,35 +81,52 @@ export class SmtpSession {
 
   /**
    * Sends one raw message. `mayStart` is asked just before MAIL FROM (after any connect and
-   * login): false aborts with nothing sent (a lease that ran out, a stopping worker).
+   * login): false aborts with nothing sent (a lease that ran out, a stopping worker). `next`,
+   * the envelope the caller means to send next, goes behind this message where the server
+   * pipelines; the next `send` with that envelope finds it answered. Sent with any other
+   * envelope, or not sent at all, the waiting transaction ends with the connection.
    */
-  async send(envelope: { from: string; to: string[] }, raw: Buffer, mayStart: () => boolean = () => true): Promise<SmtpSendResult> {
-    const wire = await this.open();
-    if (!mayStart()) throw new SmtpSendError('not allowed to start a transaction now', 'mail', 'no', undefined, undefined, 'ENOTSTARTED');
+  async send(envelope: SmtpEnvelope, raw: Buffer, mayStart: () => boolean = () => true, next?: SmtpEnvelope): Promise<SmtpSendResult> {
+    const p = this.prepared;
+    this.prepared = undefined;
+    const sent = p !== undefined && p.wire === this.wire && !p.wire.closed && p.key === envelopeKey(envelope);
+    if (p && !sent) this.close();
+    const wire = sent ? p.wire : await this.open();
+    if (!mayStart()) {
+      if (sent) this.close();
+      throw new SmtpSendError('not allowed to start a transaction now', 'mail', 'no', undefined, undefined, 'ENOTSTARTED');
+    }
     let streaming = false;
+    let behind = '';
     try {
-      const head = `MAIL FROM:<${envelope.from}>\r\n`;
-      const rcpts = envelope.to.map((r) => `RCPT TO:<${r}>\r\n`);
-      let mail: Reply;
-      const rcptReplies: Reply[] = [];
-      let data: Reply | undefined;
-      if (this.capabilities.has('PIPELINING')) {
-        wire.write(head + rcpts.join('') + 'DATA\r\n');
-        mail = await wire.read('MAIL FROM');
-        for (let i = 0; i < rcpts.length; i++) rcptReplies.push(await wire.read('RCPT TO'));
-        data = await wire.read('DATA');
-      } else {
-        wire.write(head);
-        mail = await wire.read('MAIL FROM');
-        if (mail.code === 250) {
-          for (const r of rcpts) {
-            wire.write(r);
-            rcptReplies.push(await wire.read('RCPT TO'));
+      let replies: EnvelopeReplies;
+      if (sent) {
+        try {
+          replies = await readEnvelope(wire, envelope.to.length);
+        } catch (err) {
+          // The connection ended before the server answered the pipelined envelope (it closed
+          // an idle session, say): nothing was sent, so the message starts over on a new one.
+          if (err instanceof SmtpProtocolError && err.errorCode !== 'ETIMEDOUT') {
+            this.close();
+            return await this.send(envelope, raw, mayStart, next);
           }
-          if (rcptReplies.every(ok)) data = await wire.command('DATA');
+          throw err;
         }
+      } else if (this.capabilities.has('PIPELINING')) {
+        wire.write(envelopeCommands(envelope));
+        replies = await readEnvelope(wire, envelope.to.length);
+      } else {
+        const mail = await wire.command(`MAIL FROM:<${envelope.from}>`, 'MAIL FROM');
+        const rcpts: Reply[] = [];
+        let data: Reply | undefined;
+        if (mail.code === 250) {
+          for (const r of envelope.to) rcpts.push(await wire.command(`RCPT TO:<${r}>`, 'RCPT TO'));
+          if (rcpts.every(ok)) data = await wire.command('DATA');
+        }
+        replies = { mail, rcpts, data };
       }
-      const refused = !ok(mail) ? { phase: 'mail' as const, reply: mail } : rcptReplies.find((r) => !ok(r)) ? { phase: 'rcpt' as const, reply: rcptReplies.find((r) => !ok(r))! } : undefined;
+      const { mail, rcpts, data } = replies;
+      const refused = !ok(mail) ? { phase: 'mail' as const, reply: mail } : rcpts.find((r) => !ok(r)) ? { phase: 'rcpt' as const, reply: rcpts.find((r) => !ok(r))! } : undefined;
       if (refused || !data || data.code !== 354) {
         // A server that said 354 after refusing the envelope gets an empty, invalid transaction ended.
         if (data?.code === 354) await wire.command('.', 'DATA');
@@ -110,13 +137,16 @@ export class SmtpSession {
       // answered must not let the body go (the connection is dropped, the server discards it).
       if (!mayStart()) throw new SmtpSendError('not allowed to send the message now', 'data', 'no', undefined, undefined, 'ENOTSTARTED');
       streaming = true; // from here on the server may keep the message
-      wire.write(dataBlock(raw));
+      behind = next && this.capabilities.has('PIPELINING') ? envelopeCommands(next) : '';
+      wire.write(behind ? Buffer.concat([dataBlock(raw), Buffer.from(behind, 'utf8')]) : dataBlock(raw));
       const final = await wire.read('DATA');
       if (final.code !== 250) throw new SmtpSendError('message refused', 'message', 'no', final.code, `${final.code} ${final.text}`);
+      if (next && behind) this.prepared = { key: envelopeKey(next), wire };
       return { replyCode: final.code, response: `${final.code} ${final.text}`.slice(0, 1000) };
     } catch (err) {
       const e = toSendError(err, streaming);
-      if (e.delivered === 'unknown' || e.replyCode === undefined || e.replyCode === 421 || !(await this.reset())) this.close();
+      // A next envelope waiting behind a refused message would answer RSET: the connection goes.
+      if (behind || e.delivered === 'unknown' || e.replyCode === undefined || e.replyCode === 421 || !(await this.reset())) this.close();
       throw e;
     }
   }
@@ -125,6 +155,7 @@ export class SmtpSession {
     this.wire?.close();
     this.wire = undefined;
     this.connecting = undefined;
+    this.prepared = undefined;
   }
 
   private async reset(): Promise<boolean> {
@@ -175,6 +206,29 @@ export class SmtpSession {
 }
 
 const ok = (r: Reply) => r.code === 250 || r.code === 251;
+
+interface EnvelopeReplies {
+  readonly mail: Reply;
+  readonly rcpts: readonly Reply[];
+  readonly data: Reply | undefined;
+}
+
+function envelopeKey(e: SmtpEnvelope): string {
+  return [e.from, ...e.to].join('\n');
+}
+
+/** MAIL, RCPT and DATA as one group (RFC 2920: DATA ends a group). */
+function envelopeCommands(e: SmtpEnvelope): string {
+  return `MAIL FROM:<${e.from}>\r\n${e.to.map((r) => `RCPT TO:<${r}>\r\n`).join('')}DATA\r\n`;
+}
+
+/** The replies to a pipelined envelope, in order. */
+async function readEnvelope(wire: SmtpWire, rcptCount: number): Promise<EnvelopeReplies> {
+  const mail = await wire.read('MAIL FROM');
+  const rcpts: Reply[] = [];
+  for (let i = 0; i < rcptCount; i++) rcpts.push(await wire.read('RCPT TO'));
+  return { mail, rcpts, data: await wire.read('DATA') };
+}
 
 async function ehlo(wire: SmtpWire, name: string): Promise<Set<string>> {
   const r = await wire.command(`EHLO ${name}`, 'EHLO');

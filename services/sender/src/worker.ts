@@ -228,8 +228,8 @@ export class AccountWorker {
   }
 
   /** The account's way out: its SMTP session, or the Gmail API. */
-  private sendOne(account: AccountState, c: ClaimedMessage, now: Date): Promise<SendResult> {
-    if (account.provider === 'smtp') return this.smtp.send(account, c, now, this.deps.lease);
+  private sendOne(account: AccountState, c: ClaimedMessage, now: Date, next: ClaimedMessage | undefined): Promise<SendResult> {
+    if (account.provider === 'smtp') return this.smtp.send(account, c, now, this.deps.lease, next);
     return this.gmailOut().send(account, c, now, this.deps.lease);
   }
 
@@ -441,7 +441,8 @@ export class AccountWorker {
         continue;
       }
       this.lastSendAt = performance.now();
-      const { outcome, fault } = await withMessageContext(peek(c.messageId), () => this.sendOne(this.account, c, now));
+      // The next message's envelope goes behind this one; its body only after its own mark.
+      const { outcome, fault } = await withMessageContext(peek(c.messageId), () => this.sendOne(this.account, c, now, claimed[i + 1]));
       prev = { c, outcome, startedAt: now };
       if (fault) void this.reportFault(fault);
       if (outcome.kind === 'retry' && !outcome.consumed) {

@@ -2,9 +2,9 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { classifySmtpReply } from '@postbus/classify';
 import { isPostbusError, verpAddress, type AccountState, type SmtpSettings } from '@postbus/contracts';
 import { getSecret, type ClaimedMessage, type Database, type SecretCipher } from '@postbus/db';
-import { signDkim } from '@postbus/mail';
+import { mailbox, signDkim } from '@postbus/mail';
 import { SpanKind, inSpan, type Logger } from '@postbus/telemetry';
-import { SmtpSendError, SmtpSession } from '@postbus/transports';
+import { SmtpSendError, SmtpSession, type SmtpEnvelope } from '@postbus/transports';
 import { DEFAULT_RETRY_DELAYS_MS, outcomeOfFailure } from '../domain/outcome.js';
 import { composeFor, type ComplianceSettings, type SendLease, type SendResult } from './compose.js';
 
@@ -36,7 +36,12 @@ export class AccountSmtp {
 
   constructor(private readonly deps: AccountSmtpDeps) {}
 
-  async send(account: AccountState, c: ClaimedMessage, now: Date, lease: SendLease): Promise<SendResult> {
+  /**
+   * Sends `c`. `next`, the message the worker means to send after it, has its envelope
+   * pipelined behind this one (see SmtpSession.send); nothing of it is sent before its own
+   * `send`, which the worker calls only once the ledger has it `sending`.
+   */
+  async send(account: AccountState, c: ClaimedMessage, now: Date, lease: SendLease, next?: ClaimedMessage): Promise<SendResult> {
     const c1 = composeFor(account, c, now, this.deps.compliance, this.deps.log);
     if ('result' in c1) return c1.result;
     let composed = c1.composed;
@@ -68,11 +73,12 @@ export class AccountSmtp {
       // already streaming becomes `uncertain`), so a new owner never overlaps with this one.
       cutoff = setTimeout(() => session.close(), Math.max(0, lease.remainingMs()));
       // VERP where the account's server allows it: the return path names the message.
-      const from = account.settings.verp ? verpAddress(composed.envelope.from, c.messageId) : composed.envelope.from;
+      const from = returnPath(account, composed.envelope.from, c.messageId);
+      const behind = next && account.provider === 'smtp' ? nextEnvelope(account, next) : undefined;
       // Traced with the account, the message id and the reply code: never an address or the subject (invariant 8).
       const res = await inSpan('smtp.send', { 'postbus.account.id': account.id, 'postbus.message.id': c.messageId }, async (span) => {
         try {
-          const r = await session.send({ from, to: composed.envelope.to }, composed.raw, () => lease.valid());
+          const r = await session.send({ from, to: composed.envelope.to }, composed.raw, () => lease.valid(), behind);
           span.setAttribute('smtp.reply_code', r.replyCode);
           return r;
         } catch (err) {
@@ -148,3 +154,25 @@ export class AccountSmtp {
     return this.session;
   }
 }
+
+/** VERP where the account's server allows it: the return path names the message. */
+function returnPath(account: AccountState, from: string, messageId: string): string {
+  return account.settings.verp ? verpAddress(from, messageId) : from;
+}
+
+/**
+ * The envelope the next message will be sent with, as composing it will give it; none for one
+ * that cannot be composed (its send fails on its own), or for an account that waits between
+ * messages long enough that a server could tire of a transaction left open at DATA.
+ */
+function nextEnvelope(account: AccountState, next: ClaimedMessage): SmtpEnvelope | undefined {
+  if (account.settings.sendDelayMs > MAX_DELAY_WITH_ENVELOPE_AHEAD_MS) return undefined;
+  try {
+    return { from: returnPath(account, mailbox('From', account.fromAddress), next.messageId), to: [mailbox('To', next.recipient)] };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Longest send delay at which the next envelope is pipelined ahead (a server's DATA timeout is minutes). */
+export const MAX_DELAY_WITH_ENVELOPE_AHEAD_MS = 1_000;
