@@ -165,7 +165,7 @@ function returnPath(account: AccountState, from: string, messageId: string): str
  * that cannot be composed (its send fails on its own), or for an account that waits between
  * messages long enough that a server could tire of a transaction left open at DATA.
  */
-function nextEnvelope(account: AccountState, next: ClaimedMessage): SmtpEnvelope | undefined {
+export function nextEnvelope(account: AccountState, next: ClaimedMessage): SmtpEnvelope | undefined {
   if (account.settings.sendDelayMs > MAX_DELAY_WITH_ENVELOPE_AHEAD_MS) return undefined;
   try {
     return { from: returnPath(account, mailbox('From', account.fromAddress), next.messageId), to: [mailbox('To', next.recipient)] };
