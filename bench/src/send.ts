@@ -5,7 +5,7 @@
 import net from 'node:net';
 import nodemailer from 'nodemailer';
 import { connectBus, deleteNamespace, ensureStreams } from '@postbus/bus';
-import { DEFAULT_SENDS_PER_EVENT } from '@postbus/config';
+import { DEFAULT_SENDS_PER_EVENT, DEFAULT_SENT_LINGER_MS } from '@postbus/config';
 import { bucketSpecs, streamSpecs } from '@postbus/contracts';
 import { addSuppression, connectDatabase, migrate, sql } from '@postbus/db';
 import { AdminClient, Platform, createTestDatabase, sharedNatsUrl, testNamespace, type ServiceName } from '@postbus/testing';
@@ -54,6 +54,7 @@ interface BenchResult {
   emails: number;
   accounts: number;
   sendsPerEvent: number;
+  sentLingerMs: number;
   sink: string;
   pipelineEmailsPerSec: number;
   baselineEmailsPerSec: number;
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
   ];
   if (process.env.BENCH_PGSS) { await db.query(sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); await db.query(sql`SELECT pg_stat_statements_reset()`); }
   let result: BenchResult | undefined;
-  const platform = new Platform({ natsUrl, databaseUrl: testDb.url, namespace: ns.prefix, env: { POSTBUS_LOG_LEVEL: 'warn', POSTBUS_RECONCILE_INTERVAL_MS: '30000', ...(process.env.BENCH_SENDS_PER_EVENT ? { POSTBUS_SENDS_PER_EVENT: process.env.BENCH_SENDS_PER_EVENT } : {}) }, nodeArgs });
+  const platform = new Platform({ natsUrl, databaseUrl: testDb.url, namespace: ns.prefix, env: { POSTBUS_LOG_LEVEL: 'warn', POSTBUS_RECONCILE_INTERVAL_MS: '30000', ...(process.env.BENCH_SENDS_PER_EVENT ? { POSTBUS_SENDS_PER_EVENT: process.env.BENCH_SENDS_PER_EVENT } : {}), ...(process.env.BENCH_SENT_LINGER_MS ? { POSTBUS_SENT_LINGER_MS: process.env.BENCH_SENT_LINGER_MS } : {}) }, nodeArgs });
   try {
     await platform.start();
     const admin = new AdminClient(platform.adminUrl);
@@ -208,6 +209,7 @@ async function main(): Promise<void> {
       emails: TOTAL,
       accounts: ACCOUNTS,
       sendsPerEvent: Number(process.env.BENCH_SENDS_PER_EVENT ?? DEFAULT_SENDS_PER_EVENT),
+      sentLingerMs: Number(process.env.BENCH_SENT_LINGER_MS ?? DEFAULT_SENT_LINGER_MS),
       sink: sink.kind,
       pipelineEmailsPerSec: Math.round(pipelineRate),
       // Filled in after the second baseline run.

@@ -138,6 +138,8 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 /** Sends per MAIL event unless POSTBUS_SENDS_PER_EVENT says otherwise. */
 export const DEFAULT_SENDS_PER_EVENT = 100;
+/** How long a send waits for others to share its EmailsSent, unless POSTBUS_SENT_LINGER_MS says otherwise. */
+export const DEFAULT_SENT_LINGER_MS = 20;
 
 export function loadConfig(env: Env = process.env): PostbusConfig {
   const problems: string[] = [];
@@ -206,7 +208,7 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       feedbackSenderId: str('POSTBUS_FEEDBACK_SENDER_ID', 'postbus'),
       healthPort: int('POSTBUS_SENDER_HEALTH_PORT', 0, 0, 65535),
       sendsPerEvent: int('POSTBUS_SENDS_PER_EVENT', DEFAULT_SENDS_PER_EVENT, 1, 500),
-      sentLingerMs: int('POSTBUS_SENT_LINGER_MS', 20, 1, 1_000),
+      sentLingerMs: int('POSTBUS_SENT_LINGER_MS', DEFAULT_SENT_LINGER_MS, 1, 1_000),
     },
     tracking: {
       host: str('POSTBUS_TRACKING_HOST', '127.0.0.1'),
