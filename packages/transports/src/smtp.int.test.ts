@@ -185,6 +185,17 @@ describe('the next envelope on the wire', () => {
     await srv.close();
   });
 
+  it('is not sent when no transaction may start (the lease ran out during the message)', async () => {
+    const srv = await rawServer();
+    const s = new SmtpSession({ host: '127.0.0.1', port: srv.port, tls: 'none', user: '', password: '', timeoutMs: 2_000 });
+    let asked = 0;
+    await s.send(envelope, raw('l-1'), () => ++asked <= 2, { from: 'a@sender.test', to: ['c@receiver.test'] });
+    s.close();
+    expect(asked).toBe(3);
+    expect(srv.chunks.join('')).not.toContain('RCPT TO:<c@receiver.test>');
+    await srv.close();
+  });
+
   it('starts the message over on a new connection when the server hung up before answering the waiting envelope', async () => {
     const srv = await rawServer({ closeAfterDot: true });
     const s = new SmtpSession({ host: '127.0.0.1', port: srv.port, tls: 'none', user: '', password: '', timeoutMs: 2_000 });

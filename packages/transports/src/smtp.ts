@@ -96,22 +96,24 @@ export class SmtpSession {
       if (sent) this.close();
       throw new SmtpSendError('not allowed to start a transaction now', 'mail', 'no', undefined, undefined, 'ENOTSTARTED');
     }
+    let answered: EnvelopeReplies | undefined;
+    if (sent) {
+      try {
+        answered = await readEnvelope(wire, envelope.to.length);
+      } catch (err) {
+        this.close();
+        // The connection ended before the server answered the pipelined envelope (it closed
+        // an idle session, say): nothing was sent, so the message starts over on a new one.
+        if (err instanceof SmtpProtocolError && err.errorCode !== 'ETIMEDOUT') return this.send(envelope, raw, mayStart, next);
+        throw toSendError(err, false);
+      }
+    }
     let streaming = false;
     let behind = '';
     try {
       let replies: EnvelopeReplies;
-      if (sent) {
-        try {
-          replies = await readEnvelope(wire, envelope.to.length);
-        } catch (err) {
-          // The connection ended before the server answered the pipelined envelope (it closed
-          // an idle session, say): nothing was sent, so the message starts over on a new one.
-          if (err instanceof SmtpProtocolError && err.errorCode !== 'ETIMEDOUT') {
-            this.close();
-            return await this.send(envelope, raw, mayStart, next);
-          }
-          throw err;
-        }
+      if (answered) {
+        replies = answered;
       } else if (this.capabilities.has('PIPELINING')) {
         wire.write(envelopeCommands(envelope));
         replies = await readEnvelope(wire, envelope.to.length);
@@ -137,7 +139,8 @@ export class SmtpSession {
       // answered must not let the body go (the connection is dropped, the server discards it).
       if (!mayStart()) throw new SmtpSendError('not allowed to send the message now', 'data', 'no', undefined, undefined, 'ENOTSTARTED');
       streaming = true; // from here on the server may keep the message
-      behind = next && this.capabilities.has('PIPELINING') ? envelopeCommands(next) : '';
+      // The next transaction starts only if one may start now; its body waits for its own send.
+      behind = next && this.capabilities.has('PIPELINING') && mayStart() ? envelopeCommands(next) : '';
       wire.write(behind ? Buffer.concat([dataBlock(raw), Buffer.from(behind, 'utf8')]) : dataBlock(raw));
       const final = await wire.read('DATA');
       if (final.code !== 250) throw new SmtpSendError('message refused', 'message', 'no', final.code, `${final.code} ${final.text}`);
