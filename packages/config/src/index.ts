@@ -139,7 +139,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 /** Sends per MAIL event unless POSTBUS_SENDS_PER_EVENT says otherwise. */
 export const DEFAULT_SENDS_PER_EVENT = 100;
 /** How long a send waits for others to share its EmailsSent, unless POSTBUS_SENT_LINGER_MS says otherwise. */
-export const DEFAULT_SENT_LINGER_MS = 20;
+export const DEFAULT_SENT_LINGER_MS = 100;
 
 export function loadConfig(env: Env = process.env): PostbusConfig {
   const problems: string[] = [];

@@ -29,6 +29,7 @@ import {
   type Outcome,
   type SecretCipher,
 } from '@postbus/db';
+import { DEFAULT_SENT_LINGER_MS } from '@postbus/config';
 import { metrics, type Logger } from '@postbus/telemetry';
 import { expiredEvent, outcomeEvent, settledEvent, suppressedEvent, type AttemptRef } from './domain/events.js';
 import { AccountSmtp } from './adapters/account-smtp.js';
@@ -123,7 +124,7 @@ export class AccountWorker {
     if (sendsPerEvent > 1) {
       this.sentBatch = new SentBatch(accountId, {
         maxSends: sendsPerEvent,
-        lingerMs: deps.sentLingerMs ?? 20,
+        lingerMs: deps.sentLingerMs ?? DEFAULT_SENT_LINGER_MS,
         // The batch's span links to each send's: one event cannot continue all their traces.
         publish: (batch, msgs) => withLinkedMessages('sends publish', msgs, () => this.publish(batch)),
       });
