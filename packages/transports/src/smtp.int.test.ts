@@ -1,6 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSmtpSink, type SmtpSink } from '@postbus/testing';
+import { startMailServer, startSmtpSink, type MailServer, type SmtpSink } from '@postbus/testing';
 import { SmtpSendError, SmtpSession } from './smtp.js';
 import { dataBlock } from './smtp-client.js';
 
@@ -128,6 +129,43 @@ describe('the next envelope behind the message (RFC 2920)', () => {
     expect(seen('wait-3')).toHaveLength(1);
     expect(seen('wait-1')[0]!.sessionId).not.toBe(seen('wait-3')[0]!.sessionId);
   });
+});
+
+describe('the next envelope behind the message, against Postfix’s smtpd', () => {
+  let mail: MailServer;
+  beforeAll(async () => {
+    mail = await startMailServer({ users: [{ user: 'ann', password: 'ann password 1' }, { user: 'bob', password: 'bob password 1' }] });
+  }, 60_000);
+  afterAll(async () => {
+    await mail?.stop();
+  });
+  const run = async (label: string, auth: boolean) => {
+    const s = new SmtpSession({ host: '127.0.0.1', port: mail.smtpPort, tls: 'none', user: auth ? 'ann' : '', password: auth ? 'ann password 1' : '', timeoutMs: 5_000 });
+    const rcpts = [mail.address('ann'), mail.address('bob'), mail.address('ann'), mail.address('bob')];
+    const replies: string[] = [];
+    for (let i = 0; i < rcpts.length; i++) {
+      const next = rcpts[i + 1] ? { from: 'x@sender.test', to: [rcpts[i + 1]!] } : undefined;
+      replies.push((await s.send({ from: 'x@sender.test', to: [rcpts[i]!] }, raw(`${label}-${i}`), () => true, next)).response);
+    }
+    s.close();
+    return replies;
+  };
+
+  it('is taken, with and without AUTH, also where smtpd disconnects clients that pipeline out of turn (the default from Postfix 3.9)', async () => {
+    for (const auth of [false, true]) {
+      const replies = await run(`pf-${auth}`, auth);
+      expect(replies.every((r) => /^250 2\.0\.0 Ok: queued as \w+/.test(r))).toBe(true);
+      expect(new Set(replies).size).toBe(4);
+    }
+    execFileSync('postconf', ['-c', `${mail.dir}/postfix`, '-e', 'smtpd_forbid_unauth_pipelining=yes']);
+    execFileSync('postfix', ['-c', `${mail.dir}/postfix`, 'reload']);
+    expect(execFileSync('postconf', ['-c', `${mail.dir}/postfix`, '-h', 'smtpd_forbid_unauth_pipelining']).toString().trim()).toBe('yes');
+    for (const auth of [false, true]) {
+      const replies = await run(`pf-forbid-${auth}`, auth);
+      expect(replies.every((r) => /^250 2\.0\.0 Ok: queued as \w+/.test(r))).toBe(true);
+    }
+    expect(mail.logs()).not.toMatch(/synchronization|improper command pipelining/i);
+  }, 60_000);
 });
 
 describe('the next envelope on the wire', () => {
