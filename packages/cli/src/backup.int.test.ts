@@ -6,7 +6,7 @@ import { newId, subjectsFor, type AccountEvent, type MailEvent, type Namespace }
 import { addSuppression, connectDatabase, sql, type Database } from '@postbus/db';
 import { createTestDatabase, sharedNatsUrl, startNatsServer, startTestEnvironment, testNamespace, type NatsServer, type TestDatabase, type TestEnvironment } from '@postbus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
+import { runCliCaptured } from './testing/captured.js';
 
 // The drill: a platform with accounts, suppressions and mail history is backed up, then restored
 // onto a fresh nats-server (its own process) and a fresh database, under another namespace.
@@ -50,12 +50,8 @@ const sent = (messageId: string): MailEvent => ({
   data: { assignment: 1, attempt: 1, startedAt: at, headerMessageId: `<${messageId}@postbus>`, replyCode: 250, response: '250 2.0.0 OK' },
 });
 
-async function cli(env: { db: string; nats: string; ns: Namespace }, ...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const vars = { POSTBUS_DATABASE_URL: env.db, POSTBUS_NATS_URL: env.nats, POSTBUS_NAMESPACE: env.ns.prefix, POSTBUS_LOG_LEVEL: 'warn' };
-  const code = await runCli(argv, { stdout: { write: (x: string) => (stdout += x) }, stderr: { write: (x: string) => (stderr += x) }, env: vars });
-  return { code, stdout, stderr };
+function cli(env: { db: string; nats: string; ns: Namespace }, ...argv: string[]) {
+  return runCliCaptured({ databaseUrl: env.db, natsUrl: env.nats, namespace: env.ns.prefix }, argv);
 }
 
 const sourceEnv = () => ({ db: source.testDb.url, nats: sharedNatsUrl(), ns: source.ns });

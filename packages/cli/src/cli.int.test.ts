@@ -4,7 +4,7 @@ import { readdir } from 'node:fs/promises';
 import { MIGRATIONS_DIR, connectDatabase, sql, type Database } from '@postbus/db';
 import { createTestDatabase, sharedNatsUrl, testNamespace, type TestDatabase } from '@postbus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
+import { runCliCaptured } from './testing/captured.js';
 
 const ns = testNamespace();
 let bus: Bus;
@@ -25,12 +25,8 @@ afterAll(async () => {
   await testDb.drop();
 });
 
-async function cli(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const env = { POSTBUS_DATABASE_URL: testDb.url, POSTBUS_NATS_URL: sharedNatsUrl(), POSTBUS_NAMESPACE: ns.prefix, POSTBUS_LOG_LEVEL: 'warn' };
-  const code = await runCli(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) }, env });
-  return { code, stdout, stderr };
+function cli(...argv: string[]) {
+  return runCliCaptured({ databaseUrl: testDb.url, natsUrl: sharedNatsUrl(), namespace: ns.prefix }, argv);
 }
 
 describe('postbus CLI against NATS and Postgres', () => {

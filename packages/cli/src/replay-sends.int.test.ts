@@ -3,7 +3,7 @@ import { emailsSent, newId, subjectsFor, type EmailSent, type PostbusEvent } fro
 import { sql } from '@postbus/db';
 import { sharedNatsUrl, startTestEnvironment, type TestEnvironment } from '@postbus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
+import { runCliCaptured } from './testing/captured.js';
 
 // Sends stored both ways: one EmailSent alone, then two in one EmailsSent (POSTBUS_SENDS_PER_EVENT > 1).
 let env: TestEnvironment;
@@ -44,10 +44,7 @@ afterAll(async () => {
 });
 
 async function cli(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const vars = { POSTBUS_DATABASE_URL: env.testDb.url, POSTBUS_NATS_URL: sharedNatsUrl(), POSTBUS_NAMESPACE: env.ns.prefix, POSTBUS_LOG_LEVEL: 'warn' };
-  const code = await runCli(argv, { stdout: { write: (x: string) => (stdout += x) }, stderr: { write: (x: string) => (stderr += x) }, env: vars });
+  const { code, stdout, stderr } = await runCliCaptured({ databaseUrl: env.testDb.url, natsUrl: sharedNatsUrl(), namespace: env.ns.prefix }, argv);
   const lines = stdout
     .split('\n')
     .filter(Boolean)

@@ -4,7 +4,7 @@ import { sql } from '@postbus/db';
 import { MAIL_LOCK_KEY } from '@postbus/projector';
 import { sharedNatsUrl, sleep, startTestEnvironment, type TestEnvironment } from '@postbus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from './cli.js';
+import { runCliCaptured } from './testing/captured.js';
 
 let env: TestEnvironment;
 const A = newId('acc');
@@ -55,10 +55,7 @@ afterAll(async () => {
 });
 
 async function cli(...argv: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const vars = { POSTBUS_DATABASE_URL: env.testDb.url, POSTBUS_NATS_URL: sharedNatsUrl(), POSTBUS_NAMESPACE: env.ns.prefix, POSTBUS_LOG_LEVEL: 'warn' };
-  const code = await runCli(argv, { stdout: { write: (x: string) => (stdout += x) }, stderr: { write: (x: string) => (stderr += x) }, env: vars });
+  const { code, stdout, stderr } = await runCliCaptured({ databaseUrl: env.testDb.url, natsUrl: sharedNatsUrl(), namespace: env.ns.prefix }, argv);
   const lines = stdout
     .split('\n')
     .filter(Boolean)
