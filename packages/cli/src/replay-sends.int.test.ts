@@ -3,7 +3,7 @@ import { emailsSent, newId, subjectsFor, type EmailSent, type PostbusEvent } fro
 import { sql } from '@postbus/db';
 import { sharedNatsUrl, startTestEnvironment, type TestEnvironment } from '@postbus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCliCaptured } from './testing/captured.js';
+import { runReplay } from './testing/captured.js';
 
 // Sends stored both ways: one EmailSent alone, then two in one EmailsSent (POSTBUS_SENDS_PER_EVENT > 1).
 let env: TestEnvironment;
@@ -43,13 +43,8 @@ afterAll(async () => {
   await env.close();
 });
 
-async function cli(...argv: string[]) {
-  const { code, stdout, stderr } = await runCliCaptured({ databaseUrl: env.testDb.url, natsUrl: sharedNatsUrl(), namespace: env.ns.prefix }, argv);
-  const lines = stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { seq: number; event: PostbusEvent });
-  return { code, lines, stderr };
+function cli(...argv: string[]) {
+  return runReplay<PostbusEvent>({ databaseUrl: env.testDb.url, natsUrl: sharedNatsUrl(), namespace: env.ns.prefix }, argv);
 }
 
 describe('postbus replay of sends recorded many to an event', () => {

@@ -4,7 +4,7 @@ import { sql } from '@postbus/db';
 import { MAIL_LOCK_KEY } from '@postbus/projector';
 import { sharedNatsUrl, sleep, startTestEnvironment, type TestEnvironment } from '@postbus/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCliCaptured } from './testing/captured.js';
+import { runReplay } from './testing/captured.js';
 
 let env: TestEnvironment;
 const A = newId('acc');
@@ -54,13 +54,8 @@ afterAll(async () => {
   await env.close();
 });
 
-async function cli(...argv: string[]) {
-  const { code, stdout, stderr } = await runCliCaptured({ databaseUrl: env.testDb.url, natsUrl: sharedNatsUrl(), namespace: env.ns.prefix }, argv);
-  const lines = stdout
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { stream: string; seq: number; subject: string; time: string; event: MailEvent });
-  return { code, lines, stderr };
+function cli(...argv: string[]) {
+  return runReplay<MailEvent>({ databaseUrl: env.testDb.url, natsUrl: sharedNatsUrl(), namespace: env.ns.prefix }, argv);
 }
 
 describe('postbus replay', () => {
