@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # One image for every Postbus process; the command picks which one runs:
-#   node services/<admin|orchestrator|sender|projector|tracking|bounce-processor|sponsor-gateway>/dist/main.js
+#   node --single-threaded-gc services/<admin|orchestrator|sender|projector|tracking|bounce-processor|sponsor-gateway>/dist/main.js
+#     (--single-threaded-gc: see SERVICE_NODE_ARGS in packages/config)
 #   node packages/cli/dist/main.js migrate        (the `postbus` CLI)
 # docker-compose.yml runs it that way; deploy/README.md has the details.
 #

@@ -136,6 +136,16 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/**
+ * Node's flags for every long-running service process (docker-compose.yml, `postbus demo`, the
+ * tests' Platform and so `bench:send`). `--single-threaded-gc`: V8 collects garbage on the main
+ * thread only, without helper threads. On the 2-core machine of issue 2 the helpers' wake-ups
+ * cost more than they saved: `bench:send` three interleaved pairs, +29 % emails/s and −25 % CPU
+ * per email across all processes. Services here keep heaps of a few hundred MB at most, where
+ * collection on the main thread stays short. Not settable through NODE_OPTIONS.
+ */
+export const SERVICE_NODE_ARGS: readonly string[] = ['--single-threaded-gc'];
+
 /** Sends per MAIL event unless POSTBUS_SENDS_PER_EVENT says otherwise. */
 export const DEFAULT_SENDS_PER_EVENT = 100;
 /** How long a send waits for others to share its EmailsSent, unless POSTBUS_SENT_LINGER_MS says otherwise. */

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { SERVICE_NODE_ARGS } from '@postbus/config';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
@@ -15,7 +16,7 @@ export interface PlatformOptions {
   readonly databaseUrl: string;
   readonly namespace: string;
   readonly env?: Record<string, string>;
-  /** Extra node arguments for every service process (e.g. --cpu-prof). */
+  /** Node arguments for every service process besides SERVICE_NODE_ARGS (e.g. --cpu-prof). */
   readonly nodeArgs?: readonly string[];
   /** Output chunks kept per service (default 500): more for a test that reads a service's log. */
   readonly keepOutputChunks?: number;
@@ -95,7 +96,7 @@ export class Platform {
 
   /** Starts one service process; `key` names it in `services` when several of one service run (e.g. 'sender-2'). */
   async startService(name: ServiceName, extra: Record<string, string> = {}, key: string = name): Promise<RunningService> {
-    const child = spawn(process.execPath, [...(this.opts.nodeArgs ?? []), `${root}services/${name}/dist/main.js`], { env: this.env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...SERVICE_NODE_ARGS, ...(this.opts.nodeArgs ?? []), `${root}services/${name}/dist/main.js`], { env: this.env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
     const keep = (b: Buffer) => {
       output.push(b.toString());

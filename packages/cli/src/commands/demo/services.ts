@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
+import { SERVICE_NODE_ARGS } from '@postbus/config';
 
 export const SERVICES = ['admin', 'orchestrator', 'sender', 'projector', 'tracking', 'bounce-processor', 'sponsor-gateway'] as const;
 export type ServiceName = (typeof SERVICES)[number];
@@ -40,7 +41,7 @@ export class Services {
     let child: ChildProcess;
     try {
       // Its own process group: Ctrl-C reaches only the demo, which then stops the services in order.
-      child = spawn(process.execPath, [`${this.root}services/${name}/dist/main.js`], { env, stdio: ['ignore', fd, fd], detached: true });
+      child = spawn(process.execPath, [...SERVICE_NODE_ARGS, `${this.root}services/${name}/dist/main.js`], { env, stdio: ['ignore', fd, fd], detached: true });
     } finally {
       closeSync(fd);
     }
