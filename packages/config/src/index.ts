@@ -140,8 +140,8 @@ type Env = Readonly<Record<string, string | undefined>>;
  * Node's flags for every long-running service process (docker-compose.yml, `postbus demo`, the
  * tests' Platform and so `bench:send`). `--single-threaded-gc`: V8 collects garbage on the main
  * thread only, without helper threads. On the 2-core machine of issue 2 the helpers' wake-ups
- * cost more than they saved: `bench:send` three interleaved pairs, +29 % emails/s and −25 % CPU
- * per email across all processes. Services here keep heaps of a few hundred MB at most, where
+ * cost more than they saved: `bench:send`, three interleaved pairs +29 % emails/s and −25 % CPU
+ * per email across all processes; two more pairs later +20 % and −15 %. Services here keep heaps of a few hundred MB at most, where
  * collection on the main thread stays short. Not settable through NODE_OPTIONS.
  */
 export const SERVICE_NODE_ARGS: readonly string[] = ['--single-threaded-gc'];
