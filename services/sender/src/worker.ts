@@ -445,12 +445,13 @@ export class AccountWorker {
       // The next message's envelope goes behind this one; its body only after its own mark.
       const { outcome, fault } = await withMessageContext(peek(c.messageId), () => this.sendOne(this.account, c, now, claimed[i + 1]));
       prev = { c, outcome, startedAt: now };
-      if (fault) void this.reportFault(fault);
       if (outcome.kind === 'retry' && !outcome.consumed) {
         // The account is at fault (its server unreachable, credentials refused, a provider
         // limit): stop this batch, give the rest back, hold off.
         const at = this.clock();
         settle(await this.advance({ accountId: this.accountId, epoch: this.epoch, now: at, outcome: prev.outcome }, signal), at);
+        // Reported once the outcome is recorded: whatever the leader decides finds the row settled.
+        if (fault) void this.reportFault(fault);
         const left = claimed.slice(i + 1).map((x) => x.messageId);
         await releaseClaims(db, this.accountId, this.epoch, left);
         left.forEach((id) => take(id).forEach((m) => m.nak(this.deps.accountBackoffMs ?? 30_000)));
@@ -458,6 +459,7 @@ export class AccountWorker {
         await sleep(Math.min(this.deps.accountBackoffMs ?? 30_000, 30_000), signal);
         return;
       }
+      if (fault) void this.reportFault(fault);
     }
     if (prev) {
       const at = this.clock();
