@@ -57,8 +57,9 @@ export function writeMessage(input: ComposeInput, content: RenderedContent, syst
   if (content.text === undefined && content.html === undefined) {
     throw new ValidationError('message_empty', 'a message needs a text or an html body');
   }
-  const from = mailbox('From', input.from.address);
-  const to = mailbox('To', input.to.address);
+  const envelope = envelopeOf(input.from.address, input.to.address);
+  const from = envelope.from;
+  const to = envelope.to[0]!;
   const headerMessageId = formatMessageId(input.messageId, input.messageIdDomain);
 
   let head =
@@ -92,8 +93,13 @@ export function writeMessage(input: ComposeInput, content: RenderedContent, syst
   return {
     raw: Buffer.from(`${head}${body}`, 'ascii'),
     headerMessageId,
-    envelope: { from, to: [to] },
+    envelope,
   };
+}
+
+/** The SMTP envelope of a message from `fromAddress` to `toAddress`: the bare addresses, checked as header values. */
+export function envelopeOf(fromAddress: string, toAddress: string): { readonly from: string; readonly to: string[] } {
+  return { from: mailbox('From', fromAddress), to: [mailbox('To', toAddress)] };
 }
 
 /** Content headers, a blank line and the encoded body (no trailing CRLF of its own). */

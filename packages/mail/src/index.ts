@@ -1,4 +1,4 @@
-export { composeMessage, mailbox, type ComposeInput, type ComposedMessage } from './compose.js';
+export { composeMessage, envelopeOf, type ComposeInput, type ComposedMessage } from './compose.js';
 export {
   prepareTemplate,
   escapeHtml,

@@ -2,7 +2,7 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { classifySmtpReply } from '@postbus/classify';
 import { isPostbusError, verpAddress, type AccountState, type SmtpSettings } from '@postbus/contracts';
 import { getSecret, type ClaimedMessage, type Database, type SecretCipher } from '@postbus/db';
-import { mailbox, signDkim } from '@postbus/mail';
+import { envelopeOf, signDkim } from '@postbus/mail';
 import { SpanKind, inSpan, type Logger } from '@postbus/telemetry';
 import { SmtpSendError, SmtpSession, type SmtpEnvelope } from '@postbus/transports';
 import { DEFAULT_RETRY_DELAYS_MS, outcomeOfFailure } from '../domain/outcome.js';
@@ -74,7 +74,7 @@ export class AccountSmtp {
       cutoff = setTimeout(() => session.close(), Math.max(0, lease.remainingMs()));
       // VERP where the account's server allows it: the return path names the message.
       const from = returnPath(account, composed.envelope.from, c.messageId);
-      const behind = next && account.provider === 'smtp' ? nextEnvelope(account, next) : undefined;
+      const behind = next ? nextEnvelope(account, next) : undefined;
       // Traced with the account, the message id and the reply code: never an address or the subject (invariant 8).
       const res = await inSpan('smtp.send', { 'postbus.account.id': account.id, 'postbus.message.id': c.messageId }, async (span) => {
         try {
@@ -161,14 +161,15 @@ function returnPath(account: AccountState, from: string, messageId: string): str
 }
 
 /**
- * The envelope the next message will be sent with, as composing it will give it; none for one
+ * The envelope the next message will be sent with (composing it gives the same, envelopeOf); none for one
  * that cannot be composed (its send fails on its own), or for an account that waits between
  * messages long enough that a server could tire of a transaction left open at DATA.
  */
 export function nextEnvelope(account: AccountState, next: ClaimedMessage): SmtpEnvelope | undefined {
   if (account.settings.sendDelayMs > MAX_DELAY_WITH_ENVELOPE_AHEAD_MS) return undefined;
   try {
-    return { from: returnPath(account, mailbox('From', account.fromAddress), next.messageId), to: [mailbox('To', next.recipient)] };
+    const e = envelopeOf(account.fromAddress, next.recipient);
+    return { from: returnPath(account, e.from, next.messageId), to: e.to };
   } catch {
     return undefined;
   }
