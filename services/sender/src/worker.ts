@@ -380,6 +380,9 @@ export class AccountWorker {
       this.publishThenAck(outcomeEvent(this.ref(d), o, now, now), take(d.messageId), pending);
     }
     for (const id of res.skipped) take(id).forEach((m) => m.ack());
+    // Read before their rows could be checked against the suppression list: they come back.
+    if (res.recheck.length > 0) this.log.warn({ messageIds: res.recheck }, 'recipients changed between read and claim: items given back');
+    for (const id of res.recheck) take(id).forEach((m) => m.nak());
     let completed = false;
     try {
       await this.sendAll(res.claimed, take, pending, signal, (id) => msgsOf.get(id)?.[0]);

@@ -1,8 +1,7 @@
 import { sql, type Transaction } from '@databases/pg';
 import { PostbusError, addressHash } from '@postbus/contracts';
 import type { Database } from '../connect.js';
-import { roomOf, type ClaimedMessage, type DeliveryState } from './types.js';
-import { usageColumns } from './usage.js';
+import type { ClaimedMessage, DeliveryState } from './types.js';
 
 /**
  * The worker's side of the ledger. Every write that can lead to an SMTP transaction is
@@ -107,6 +106,8 @@ export interface ClaimResult {
   readonly settled: SettledMessage[];
   /** Superseded, unknown or claimed already: ack and move on. */
   readonly skipped: string[];
+  /** Their recipients could not be checked against the suppression list: give the items back. */
+  readonly recheck: string[];
   /** Taken just before the suppression list was read (invariant 1 is judged by it). */
   readonly suppressionReadAt: Date;
 }
@@ -122,95 +123,71 @@ export interface ClaimInput {
   readonly clock?: () => Date;
 }
 
-/** One transaction: epoch, suppression, quota, ledger. */
+/**
+ * One statement: epoch, suppression, quota, ledger (`ledger_claim`, migrations/0015). The
+ * rows are read first, unlocked, only to hash their recipients with the address normaliser;
+ * the claim checks each recipient against its locked row before trusting the hash, and reads
+ * everything that decides after taking its locks.
+ */
 export async function claimBatch(db: Database, input: ClaimInput): Promise<ClaimResult> {
   const { accountId, epoch, items, now } = input;
   const clock = input.clock ?? (() => new Date());
-  return db.tx(async (tx) => {
-    await lockEpoch(tx, accountId, epoch);
-    const rows = await tx.query(sql`
-      SELECT message_id, state, account_id, assignment, attempt, claim_epoch, kind, campaign_id, recipient,
-             send_failures, expires_at, sending_at, outcome_at, reason, reply_code, reply, header_message_id
-      FROM deliveries WHERE message_id = ANY(${items.map((i) => i.messageId)}::text[]) FOR UPDATE`);
-    const byId = new Map(rows.map((r) => [r.message_id as string, r]));
-    const candidates: Record<string, any>[] = [];
-    const settled: SettledMessage[] = [];
-    const skipped: string[] = [];
-    const expired: Array<WorkRef & { expiresAt: Date }> = [];
-    for (const item of items) {
-      const r = byId.get(item.messageId);
-      if (!r || r.account_id !== accountId) {
-        skipped.push(item.messageId);
-      } else if (['sent', 'failed', 'suppressed', 'uncertain', 'expired', 'cancelled'].includes(r.state)) {
-        settled.push(toSettled(r));
-      } else if (r.state !== 'assigned' || r.assignment !== item.assignment || r.attempt !== item.attempt) {
-        skipped.push(item.messageId);
-      } else if (r.expires_at.getTime() <= now.getTime()) {
-        expired.push({ ...ref(r), expiresAt: r.expires_at });
-      } else if (!candidates.includes(r)) {
-        candidates.push(r);
-      }
-    }
-    // One read for the suppression list and the account's usage (invariant 1 is judged by the
-    // time taken just before it).
-    const suppressionReadAt = clock();
-    const [read] = candidates.length
-      ? await tx.query(sql`
-          SELECT ARRAY(SELECT encode(address_hash, 'hex') FROM suppressions
-                        WHERE address_hash = ANY(${candidates.map((c) => addressHash(c.recipient))}::bytea[])) AS suppressed,
-                 ${usageColumns(sql`${accountId}`, now)}`)
-      : [{ suppressed: [] }];
-    const suppressedHashes = new Set<string>(read!.suppressed as string[]);
-    const allowed: Record<string, any>[] = [];
-    const suppressed: WorkRef[] = [];
-    for (const c of candidates) {
-      if (suppressedHashes.has(addressHash(c.recipient).toString('hex'))) suppressed.push(ref(c));
-      else allowed.push(c);
-    }
-    const room = allowed.length ? roomOf({ sentToday: read!.sent_today, sentRolling24h: read!.sent_rolling, inFlight: read!.in_flight }, input.dailyLimit) : 0;
-    const toClaim = allowed.slice(0, Math.max(0, room));
-    const nextAttemptAt = new Date(now.getTime() + (input.deferFor ?? 60_000));
-    const deferred = allowed.slice(toClaim.length).map((c) => ({ ...ref(c), nextAttemptAt }));
-    // Claimed, and what to compose them from, in one statement.
-    const contents = toClaim.length
-      ? new Map(
-          (
-            await tx.query(sql`
-              WITH claimed AS (
-                UPDATE deliveries SET state = 'claimed', claim_epoch = ${epoch}, claimed_at = ${now}, updated_at = now()
-                WHERE message_id = ANY(${toClaim.map((c) => c.message_id)}::text[]) RETURNING message_id)
-              SELECT c.message_id, c.content FROM delivery_contents c JOIN claimed USING (message_id)`)
-          ).map((r) => [r.message_id as string, r.content as ClaimedMessage['content']]),
-        )
-      : new Map<string, ClaimedMessage['content']>();
-    await setStates(tx, suppressed.map((s) => s.messageId), sql`state = 'suppressed', outcome_at = ${now}, reason = 'suppressed'`);
-    await setStates(tx, expired.map((s) => s.messageId), sql`state = 'expired', outcome_at = ${now}, reason = 'expired'`);
-    await setStates(tx, deferred.map((s) => s.messageId), sql`state = 'retry_wait', next_attempt_at = ${nextAttemptAt}, reason = 'limit_reached'`);
+  const ids = items.map((i) => i.messageId);
+  const recipients = new Map(
+    (await db.query(sql`SELECT message_id, recipient FROM deliveries WHERE message_id = ANY(${ids}::text[])`)).map((r) => [r.message_id as string, r.recipient as string]),
+  );
+  const calls = items.map((item, idx) => {
+    const recipient = recipients.get(item.messageId);
     return {
-      claimed: toClaim.map((c) => ({
-        messageId: c.message_id,
-        assignment: c.assignment,
-        attempt: c.attempt,
-        kind: c.kind,
-        campaignId: c.campaign_id,
-        recipient: c.recipient,
-        content: contents.get(c.message_id)!,
-        sendFailures: c.send_failures,
-      })),
-      suppressed,
-      expired,
-      deferred,
-      settled,
-      skipped,
-      suppressionReadAt,
+      idx,
+      message: item.messageId,
+      assignment: item.assignment,
+      attempt: item.attempt,
+      recipient: recipient ?? null,
+      hash: recipient === undefined ? null : addressHash(recipient).toString('hex'),
     };
   });
+  const nextAttemptAt = new Date(now.getTime() + (input.deferFor ?? 60_000));
+  // Taken before the statement that reads the suppression list is sent, so never later than
+  // the read itself: invariant 1, judged by it, is judged no more leniently than before.
+  const suppressionReadAt = clock();
+  const rows = await db.query(sql`
+    SELECT * FROM ledger_claim(${accountId}, ${epoch}, ${JSON.stringify(calls)}::jsonb, ${input.dailyLimit}::integer,
+                               ${now}::timestamptz, ${nextAttemptAt}::timestamptz)`);
+  const stale = rows.find((r) => r.verdict === 'stale');
+  if (stale) throw new StaleEpochError(accountId, epoch, stale.current_epoch ?? undefined);
+  const claimed: ClaimedMessage[] = [];
+  const suppressed: WorkRef[] = [];
+  const expired: Array<WorkRef & { expiresAt: Date }> = [];
+  const deferred: Array<WorkRef & { nextAttemptAt: Date }> = [];
+  const settled: SettledMessage[] = [];
+  const skipped: string[] = [];
+  const recheck: string[] = [];
+  for (const r of rows) {
+    const verdict = r.verdict as ClaimVerdict;
+    if (verdict === 'claimed') {
+      claimed.push({
+        messageId: r.message_id,
+        assignment: r.assignment,
+        attempt: r.attempt,
+        kind: r.kind,
+        campaignId: r.campaign_id,
+        recipient: r.recipient,
+        content: r.content,
+        sendFailures: r.send_failures,
+      });
+    } else if (verdict === 'suppressed') suppressed.push(ref(r));
+    else if (verdict === 'expired') expired.push({ ...ref(r), expiresAt: r.expires_at });
+    else if (verdict === 'deferred') deferred.push({ ...ref(r), nextAttemptAt });
+    else if (verdict === 'settled') settled.push(toSettled(r));
+    else if (verdict === 'skipped') skipped.push(r.message_id);
+    else if (verdict === 'recheck') recheck.push(r.message_id);
+    else throw new Error(`ledger_claim gave an unknown verdict: ${String(r.verdict)}`);
+  }
+  return { claimed, suppressed, expired, deferred, settled, skipped, recheck, suppressionReadAt };
 }
 
-async function setStates(tx: Transaction, ids: readonly string[], set: ReturnType<typeof sql>): Promise<void> {
-  if (ids.length === 0) return;
-  await tx.query(sql`UPDATE deliveries SET ${set}, updated_at = now() WHERE message_id = ANY(${ids}::text[])`);
-}
+type ClaimVerdict = 'claimed' | 'suppressed' | 'expired' | 'deferred' | 'settled' | 'skipped' | 'recheck';
 
 /** Serialises the account's claims with its epoch bumps, and refuses a stale epoch. */
 async function lockEpoch(tx: Transaction, accountId: string, epoch: number): Promise<number> {

@@ -1,7 +1,6 @@
 import { sql, type Queryable, type Transaction } from '@databases/pg';
 import type { MessageContent, MessageKind } from '@postbus/contracts';
 import type { AccountUsage, Assignment, NewDelivery } from './types.js';
-import { usageColumns } from './usage.js';
 
 /**
  * The dispatcher's side of the ledger: rows for new requests (assigned or waiting), the
@@ -47,10 +46,10 @@ export async function currentAssignments(db: Queryable, messageIds: readonly str
 export async function accountUsage(db: Queryable, accountIds: readonly string[], now: Date): Promise<Map<string, AccountUsage>> {
   if (accountIds.length === 0) return new Map();
   const rows = await db.query(sql`
-    SELECT a.id AS account_id, ${usageColumns(sql`a.id`, now)},
+    SELECT a.id AS account_id, u.sent_today, u.sent_rolling, u.in_flight,
       (SELECT count(*) FROM deliveries d WHERE d.account_id = a.id
                   AND d.state IN ('assigned', 'claimed', 'sending', 'retry_wait'))::int AS open
-    FROM unnest(${accountIds}::text[]) AS a(id)`);
+    FROM unnest(${accountIds}::text[]) AS a(id), LATERAL ledger_usage(a.id, ${now}::timestamptz) u`);
   return new Map(
     rows.map((r) => [
       r.account_id as string,

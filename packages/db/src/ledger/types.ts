@@ -57,7 +57,7 @@ export function creditOf(u: AccountUsage, dailyLimit: number): number {
   return Math.max(0, dailyLimit - Math.max(u.sentToday, u.sentRolling24h) - u.open);
 }
 
-/** Messages the account's worker may start now: what it may send, less what is in flight. */
+/** Messages the account's worker may start now: what it may send, less what is in flight (ledger_claim's room, migrations/0015). */
 export function roomOf(u: Pick<AccountUsage, 'sentToday' | 'sentRolling24h' | 'inFlight'>, dailyLimit: number): number {
   return dailyLimit - Math.max(u.sentToday, u.sentRolling24h) - u.inFlight;
 }
