@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readLog } from '@postbus/bus';
-import { decodeEvent, sentOf, streamName, type PostbusEvent } from '@postbus/contracts';
+import { decodeEvent, queuedOf, sentOf, streamName, type PostbusEvent } from '@postbus/contracts';
 import { sql } from '@postbus/db';
 import { sleep, waitFor } from '@postbus/testing';
 import { expectSettledWithoutDuplicates, registerAccount, requestMessages, startWorld, type World } from './fixtures.js';
@@ -62,5 +62,45 @@ describe('sends gathered into EmailsSent (POSTBUS_SENDS_PER_EVENT=50)', () => {
     const logged = new Set([...batches.flatMap((b) => sentOf(b).map((e) => e.messageId)), ...singles.map((e) => e.messageId)]);
     const ledgerSent = await w.db.query(sql`SELECT message_id FROM deliveries WHERE state = 'sent'`);
     expect(ledgerSent.every((r) => logged.has(r.message_id as string))).toBe(true);
+  }, 180_000);
+});
+
+describe('messages dispatched together recorded in one EmailsQueued (the default)', () => {
+  let w: World;
+  beforeAll(async () => {
+    w = await startWorld({ users: ['ines', 'jon'] });
+  }, 60_000);
+  afterAll(async () => {
+    await w?.close();
+  });
+
+  it('writes each queueing once inside an EmailsQueued of its account; the read tables fold each message once', async () => {
+    const accounts = [await registerAccount(w, 'ines', 10_000), await registerAccount(w, 'jon', 10_000)];
+    const ids = await requestMessages(w, 400, 'q');
+    const states = await expectSettledWithoutDuplicates(w, 400);
+    expect(states.sent).toBe(400);
+
+    const log = await mailLog(w);
+    const batches = log.flatMap((e) => (e.type === 'EmailsQueued' ? [e] : []));
+    const singles = log.filter((e) => e.type === 'EmailQueued');
+    expect(batches.some((b) => b.data.queued.length > 1)).toBe(true);
+    for (const b of batches) {
+      expect(accounts).toContain(b.accountId);
+      expect(queuedOf(b).every((e) => e.accountId === b.accountId)).toBe(true);
+    }
+    // Every message queued exactly once, with the account and attempt the ledger gave it.
+    const queued = [...batches.flatMap((b) => queuedOf(b)), ...singles];
+    expect(queued.map((e) => e.messageId).sort()).toEqual([...ids].sort());
+    const ledger = new Map((await w.db.query(sql`SELECT message_id, account_id FROM deliveries`)).map((r) => [r.message_id as string, r.account_id as string]));
+    expect(queued.every((e) => ledger.get(e.messageId!) === e.accountId && e.type === 'EmailQueued' && e.data.attempt === 1)).toBe(true);
+
+    await waitFor(
+      async () => (await w.db.query(sql`SELECT count(*)::int AS n FROM email_queue WHERE status = 'sent'`).catch(() => [{ n: 0 }]))[0]!.n === 400,
+      { timeoutMs: 30_000, message: 'email_queue did not reach 400 sent' },
+    );
+    const rows = await w.db.query(sql`SELECT e.account_id = d.account_id AS same, e.assignment FROM email_queue e JOIN deliveries d USING (message_id)`);
+    expect(rows.every((r) => r.same === true && r.assignment === 1)).toBe(true);
+    const [logs] = await w.db.query(sql`SELECT count(*)::int AS n, count(DISTINCT message_id)::int AS messages FROM send_logs WHERE type = 'EmailQueued'`);
+    expect(logs).toEqual({ n: 400, messages: 400 });
   }, 180_000);
 });

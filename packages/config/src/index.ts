@@ -34,6 +34,12 @@ export interface PostbusConfig {
     readonly backlogAlertThreshold: number;
     /** A running campaign has at most this many messages requested and not yet at an outcome: what a pause lets through. */
     readonly campaignWindow: number;
+    /**
+     * Messages per EmailsQueued when one dispatch gives an account several (1: an EmailQueued
+     * each). Projectors read EmailsQueued from the version that made 500 the default; upgrade
+     * them first (docs/operations.md, "Upgrading").
+     */
+    readonly queuedPerEvent: number;
     /** Where alerts are POSTed (signed with alertWebhookSecret), or empty. */
     readonly alertWebhookUrl: string;
   };
@@ -146,6 +152,9 @@ type Env = Readonly<Record<string, string | undefined>>;
  */
 export const SERVICE_NODE_ARGS: readonly string[] = ['--single-threaded-gc'];
 
+/** Messages per EmailsQueued unless POSTBUS_QUEUED_PER_EVENT says otherwise (the most one may carry). */
+export const DEFAULT_QUEUED_PER_EVENT = 500;
+
 /** Sends per MAIL event unless POSTBUS_SENDS_PER_EVENT says otherwise. */
 export const DEFAULT_SENDS_PER_EVENT = 100;
 /** How long a send waits for others to share its EmailsSent, unless POSTBUS_SENT_LINGER_MS says otherwise. */
@@ -208,6 +217,7 @@ export function loadConfig(env: Env = process.env): PostbusConfig {
       instanceId: str('POSTBUS_ORCHESTRATOR_ID', `orchestrator-${process.pid}`),
       backlogAlertThreshold: int('POSTBUS_BACKLOG_ALERT_THRESHOLD', 10_000, 0, 100_000_000),
       campaignWindow: int('POSTBUS_CAMPAIGN_WINDOW', 200, 1, 100_000),
+      queuedPerEvent: int('POSTBUS_QUEUED_PER_EVENT', DEFAULT_QUEUED_PER_EVENT, 1, 500),
       alertWebhookUrl: str('POSTBUS_ALERT_WEBHOOK_URL', ''),
     },
     sender: {

@@ -23,6 +23,8 @@ export interface OrchestratorDeps {
   readonly batchSize?: number;
   /** A running campaign's messages in flight at most (POSTBUS_CAMPAIGN_WINDOW). */
   readonly campaignWindow?: number;
+  /** Messages per EmailsQueued (POSTBUS_QUEUED_PER_EVENT; 1 when not given). */
+  readonly queuedPerEvent?: number;
   readonly notifiers?: readonly Notifier[];
   /** The platform's runtime settings (a KV watch in main.ts; defaults when absent). */
   readonly settings?: () => RuntimeSettings;

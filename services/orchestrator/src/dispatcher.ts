@@ -1,13 +1,17 @@
 import type { JsMsg } from '@postbus/bus';
-import { publishEvent, publishWork, withMessageContext, type AccountDirectory, type Bus } from '@postbus/bus';
+import { publishEvent, publishWork, withLinkedMessages, withMessageContext, type AccountDirectory, type Bus } from '@postbus/bus';
 import {
+  MAIL_BATCH_SUBJECT_TOKEN,
   MAIL_SUBJECT_TOKEN,
+  MAX_QUEUED_PER_EVENT,
   UNASSIGNED,
   decodeEvent,
   effectiveDailyLimit,
+  emailsQueued,
   eventIds,
   streamName,
   type AccountState,
+  type EmailQueued,
   type EmailRequested,
   type MailEvent,
 } from '@postbus/contracts';
@@ -40,6 +44,11 @@ export interface DispatcherDeps {
   readonly directory: AccountDirectory;
   readonly log: Logger;
   readonly clock?: () => Date;
+  /**
+   * Messages per EmailsQueued when a dispatch gives one account several at once (1: an
+   * EmailQueued each, as for dispatchers built without it).
+   */
+  readonly queuedPerEvent?: number;
 }
 
 /**
@@ -125,11 +134,12 @@ export class Dispatcher {
       });
       // Each message's publishes carry its request's trace on (the span runBatchLoop started for it).
       const msgOf = new Map(requests.map((q) => [q.event.messageId!, q.msg]));
+      const fresh: Assignment[] = [];
       for (const r of rows) {
         const push = (p: () => Promise<unknown>) => events.push(withMessageContext(msgOf.get(r.messageId), p));
         if (inserted.has(r.messageId)) {
           const accountId = r.accountId;
-          if (accountId) push(() => this.dispatch({ ...r, accountId, assignment: 1, attempt: 1, subject: r.content.subject }, now, true));
+          if (accountId) fresh.push({ ...r, accountId, assignment: 1, attempt: 1, subject: r.content.subject });
           else push(() => this.publishMail(UNASSIGNED, waitingEvent(r, now)));
         } else {
           // A redelivered request whose row was written before: publish again what it led to.
@@ -138,14 +148,45 @@ export class Dispatcher {
           if (cur?.state === 'waiting') push(() => this.publishMail(UNASSIGNED, waitingEvent(r, now)));
         }
       }
+      events.push(this.dispatchAll(fresh, now, true, msgOf));
     });
     await Promise.all(events);
     for (const r of requests) r.msg.ack();
   }
 
+  /**
+   * Several assignments at once: per account, `queuedPerEvent` at a time, one EmailsQueued
+   * (an EmailQueued when alone), then each message's work item. `msgOf`: the request each
+   * message came from, whose trace its publishes carry on (the batch's span links to them all).
+   */
+  private async dispatchAll(as: readonly Assignment[], now: Date, first: boolean, msgOf?: ReadonlyMap<string, JsMsg>): Promise<void> {
+    const per = Math.min(MAX_QUEUED_PER_EVENT, Math.max(1, this.deps.queuedPerEvent ?? 1));
+    const within = <T>(a: Assignment, fn: () => Promise<T>) => (msgOf ? withMessageContext(msgOf.get(a.messageId), fn) : fn());
+    const byAccount = new Map<string, Assignment[]>();
+    for (const a of as) byAccount.set(a.accountId, [...(byAccount.get(a.accountId) ?? []), a]);
+    const chunks = [...byAccount.values()].flatMap((list) => Array.from({ length: Math.ceil(list.length / per) }, (_, i) => list.slice(i * per, (i + 1) * per)));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        if (chunk.length === 1) return within(chunk[0]!, () => this.dispatch(chunk[0]!, now, first));
+        const accountId = chunk[0]!.accountId;
+        const batch = emailsQueued(accountId, chunk.map((a) => this.queuedEvent(a, now)));
+        const msgs = msgOf ? chunk.flatMap((a) => msgOf.get(a.messageId) ?? []) : [];
+        await withLinkedMessages('queued publish', msgs, () =>
+          publishEvent(this.deps.bus, this.deps.bus.subjects.mail(accountId, MAIL_BATCH_SUBJECT_TOKEN.EmailsQueued), batch),
+        );
+        await Promise.all(chunk.map((a) => within(a, () => this.publishWorkItem(a, now, first))));
+      }),
+    );
+  }
+
   /** `EmailQueued`, then the work item (its id from message, assignment and attempt). `first`: its first queueing (dispatch wait is measured). */
   private async dispatch(a: Assignment, now: Date, first = false): Promise<void> {
-    const event: MailEvent = {
+    await this.publishMail(a.accountId, this.queuedEvent(a, now));
+    await this.publishWorkItem(a, now, first);
+  }
+
+  private queuedEvent(a: Assignment, now: Date): EmailQueued {
+    return {
       id: eventIds.attempt(a.messageId, a.assignment, a.attempt, 'queued'),
       type: 'EmailQueued',
       version: 1,
@@ -163,7 +204,9 @@ export class Dispatcher {
         ...(this.leadership ? { leaderEpoch: this.leadership.epoch } : {}),
       },
     };
-    await this.publishMail(a.accountId, event);
+  }
+
+  private async publishWorkItem(a: Assignment, now: Date, first: boolean): Promise<void> {
     if (first) metrics.dispatchWait.observe(Math.max(0, now.getTime() - a.requestedAt.getTime()) / 1000);
     await publishWork(this.deps.bus, {
       messageId: a.messageId,
@@ -203,7 +246,7 @@ export class Dispatcher {
       await this.fence(tx);
       return takeDueRetries(tx, now, 500);
     });
-    await Promise.all(due.map((a) => this.dispatch(a, now)));
+    await this.dispatchAll(due, now, false);
     await this.assignWaiting();
   }
 
@@ -223,7 +266,7 @@ export class Dispatcher {
         const pairs = [...choice].filter((p): p is [string, string] => p[1] !== null).map(([messageId, accountId]) => ({ messageId, accountId }));
         return assignWaiting(tx, pairs, now);
       });
-      await Promise.all(assigned.map((a) => this.dispatch(a, now, true)));
+      await this.dispatchAll(assigned, now, true);
       if (assigned.length) this.deps.log.info({ count: assigned.length }, 'waiting messages given room');
       return assigned.length;
     });

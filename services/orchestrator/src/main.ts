@@ -20,11 +20,11 @@ await ensureBuckets(bus, bucketSpecs(ns, opts));
 const db = connectDatabase({ url: config.databaseUrl, applicationName: 'postbus-orchestrator' });
 await migrate(db);
 const directory = await AccountDirectory.start(bus, log);
-const { alertWebhookUrl, instanceId, backlogAlertThreshold, reconcileIntervalMs, campaignWindow } = config.orchestrator;
+const { alertWebhookUrl, instanceId, backlogAlertThreshold, reconcileIntervalMs, campaignWindow, queuedPerEvent } = config.orchestrator;
 const notifiers = alertWebhookUrl ? [new WebhookNotifier(alertWebhookUrl, config.secrets.alertWebhookSecret)] : [];
 // Runtime settings: KV `postbus_config` → `runtime`, over the defaults from the environment.
 const runtime = await RuntimeSettingsWatch.start(bus, { ...DEFAULT_RUNTIME_SETTINGS, backlogAlertThreshold }, log);
-const orchestrator = buildOrchestrator({ bus, db, directory, log, instanceId, reconcileIntervalMs, campaignWindow, notifiers, settings: () => runtime.get() });
+const orchestrator = buildOrchestrator({ bus, db, directory, log, instanceId, reconcileIntervalMs, campaignWindow, queuedPerEvent, notifiers, settings: () => runtime.get() });
 const controller = new AbortController();
 const running = orchestrator.run(controller.signal);
 const health = await startHealthServer(config.orchestrator.healthPort, async () => !bus.nc.isClosed(), undefined, { metricsToken: config.secrets.metricsToken });

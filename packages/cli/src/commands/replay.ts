@@ -1,5 +1,5 @@
 import { readLog, type Bus } from '@postbus/bus';
-import { decodeEvent, PostbusError, sentOf, type Namespace, type PostbusEvent } from '@postbus/contracts';
+import { decodeEvent, PostbusError, queuedOf, sentOf, type Namespace, type PostbusEvent } from '@postbus/contracts';
 import { ensureProjectionTables, sql, traceBatch, type Database, type Projection, type RebuildProgress, type RunnerLog, type StoredMessage } from '@postbus/db';
 import { allProjections } from '@postbus/projector';
 import type { TextOut } from '../progress.js';
@@ -115,11 +115,13 @@ async function replayStream(
 /**
  * What a stored event gives a replay filtered by `types`: itself, or nothing. An account's sends
  * stored as one EmailsSent answer for `--type EmailSent` as the EmailSent each stands for (same
- * id, time and data), so a replay of sends finds every send however the sender recorded it.
+ * id, time and data), so a replay of sends finds every send however the sender recorded it; the
+ * same for queueings stored as one EmailsQueued and `--type EmailQueued`.
  */
 function selected(event: PostbusEvent, types: ReadonlySet<string> | undefined): PostbusEvent[] {
   if (!types || types.has(event.type)) return [event];
   if (event.type === 'EmailsSent' && types.has('EmailSent')) return sentOf(event);
+  if (event.type === 'EmailsQueued' && types.has('EmailQueued')) return queuedOf(event);
   return [];
 }
 

@@ -1,7 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../errors.js';
 import { checker } from '../schema.js';
-import { EmailSent, MAIL_BATCH_SUBJECT_TOKEN, MAIL_SUBJECT_TOKEN, MAX_SENT_PER_EVENT, emailsSentEventId, sentOf, type EmailsSent, type RecordedSend } from './mail.js';
+import {
+  EmailSent,
+  MAIL_BATCH_SUBJECT_TOKEN,
+  MAIL_SUBJECT_TOKEN,
+  MAX_QUEUED_PER_EVENT,
+  MAX_SENT_PER_EVENT,
+  emailsQueued,
+  emailsSentEventId,
+  queuedOf,
+  sentOf,
+  type EmailQueued,
+  type EmailsSent,
+  type RecordedSend,
+} from './mail.js';
 import { decodeEvent, encodeEvent } from './registry.js';
 
 const ACCOUNT = 'acc_01J0000000000000000000000A';
@@ -59,5 +72,39 @@ describe('EmailsSent', () => {
     expect(emailsSentEventId(ids)).not.toBe(emailsSentEventId([send(1).id]));
     expect(emailsSentEventId(ids)).toMatch(/^evt_[0-9A-Z]{26}$/);
     expect(MAIL_BATCH_SUBJECT_TOKEN.EmailsSent).toBe(MAIL_SUBJECT_TOKEN.EmailSent);
+  });
+});
+
+describe('EmailsQueued', () => {
+  const queued = (i: number): EmailQueued => {
+    const messageId = `msg_01J${String(i).padStart(23, '0')}`;
+    return {
+      id: `${messageId}.1.1.queued`,
+      type: 'EmailQueued',
+      version: 1,
+      occurredAt: '2030-04-05T06:07:08.901Z',
+      accountId: ACCOUNT,
+      messageId,
+      data: { assignment: 1, attempt: 1, kind: 'bulk', to: `r${i}@example.org`, subject: 'Hello', requestedAt: '2030-04-05T06:07:08.000Z', leaderEpoch: 3 },
+    };
+  };
+
+  it('round-trips the largest batch far under the stream’s 1 MB limit, and stands for the EmailQueued of each message', () => {
+    const events = Array.from({ length: MAX_QUEUED_PER_EVENT }, (_, i) => ({ ...queued(i), data: { ...queued(i).data, subject: 's'.repeat(998), campaignId: 'c'.repeat(64) } }));
+    const batch = emailsQueued(ACCOUNT, events);
+    const bytes = encodeEvent(batch);
+    expect(bytes.byteLength).toBeLessThan(1024 * 1024);
+    expect(decodeEvent(bytes)).toEqual(batch);
+    expect(queuedOf(batch)).toEqual(events);
+    expect(batch.occurredAt).toBe(events.at(-1)!.occurredAt);
+  });
+
+  it('refuses an empty batch and one over the cap; its id follows its messages; it goes where EmailQueued goes', () => {
+    const one = emailsQueued(ACCOUNT, [queued(1)]);
+    expect(() => encodeEvent({ ...one, data: { queued: [] } })).toThrow(ValidationError);
+    expect(() => encodeEvent(emailsQueued(ACCOUNT, Array.from({ length: MAX_QUEUED_PER_EVENT + 1 }, (_, i) => queued(i))))).toThrow(ValidationError);
+    expect(emailsQueued(ACCOUNT, [queued(1), queued(2)]).id).toBe(emailsQueued(ACCOUNT, [queued(1), queued(2)]).id);
+    expect(emailsQueued(ACCOUNT, [queued(1), queued(2)]).id).not.toBe(one.id);
+    expect(MAIL_BATCH_SUBJECT_TOKEN.EmailsQueued).toBe(MAIL_SUBJECT_TOKEN.EmailQueued);
   });
 });

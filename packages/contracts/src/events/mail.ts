@@ -44,26 +44,71 @@ export const EmailRequested = envelope(
 );
 export type EmailRequested = Static<typeof EmailRequested>;
 
+const QueuedFields = {
+  assignment: Type.Integer({ minimum: 1 }),
+  attempt: Type.Integer({ minimum: 1 }),
+  kind: MessageKind,
+  to: Email,
+  subject: HeaderText(998),
+  campaignId: Type.Optional(CampaignTag),
+  requestedAt: IsoTime,
+  /** The orchestrator leader's epoch that dispatched it. */
+  leaderEpoch: Type.Optional(Type.Integer({ minimum: 1 })),
+};
+
 /** MAIL: given to an account (assignment) for an attempt. Carries what the read tables show. */
-export const EmailQueued = envelope(
-  'EmailQueued',
-  1,
-  Type.Object(
-    {
-      assignment: Type.Integer({ minimum: 1 }),
-      attempt: Type.Integer({ minimum: 1 }),
-      kind: MessageKind,
-      to: Email,
-      subject: HeaderText(998),
-      campaignId: Type.Optional(CampaignTag),
-      requestedAt: IsoTime,
-      /** The orchestrator leader's epoch that dispatched it. */
-      leaderEpoch: Type.Optional(Type.Integer({ minimum: 1 })),
-    },
-    { additionalProperties: false },
-  ),
-);
+export const EmailQueued = envelope('EmailQueued', 1, Type.Object(QueuedFields, { additionalProperties: false }));
 export type EmailQueued = Static<typeof EmailQueued>;
+
+/** Most messages one EmailsQueued carries: the dispatcher's batch of requests (each well under 2 KB). */
+export const MAX_QUEUED_PER_EVENT = 500;
+
+/**
+ * One message inside EmailsQueued: everything an EmailQueued carries, its id the one that
+ * message's EmailQueued has (`<messageId>.<assignment>.<attempt>.queued`), so readers stay
+ * idempotent per message whichever way it was written.
+ */
+export const RecordedQueue = Type.Object({ id: EventId, messageId: MessageId, occurredAt: IsoTime, ...QueuedFields }, { additionalProperties: false });
+export type RecordedQueue = Static<typeof RecordedQueue>;
+
+/**
+ * MAIL `mail.<accountId>.queued`: the messages one dispatch gave an account, recorded
+ * together (what EmailsSent is to EmailSent). Its id is derived from theirs, so a retried
+ * publish deduplicates. The dispatcher writes it for new requests unless told otherwise
+ * (POSTBUS_QUEUED_PER_EVENT); retries, moves and republished work stay one EmailQueued each.
+ */
+export const EmailsQueued = envelope(
+  'EmailsQueued',
+  1,
+  Type.Object({ queued: Type.Array(RecordedQueue, { minItems: 1, maxItems: MAX_QUEUED_PER_EVENT }) }, { additionalProperties: false }),
+);
+export type EmailsQueued = Static<typeof EmailsQueued>;
+
+/** One account's EmailQueued events as one EmailsQueued (the inverse of queuedOf). */
+export function emailsQueued(accountId: string, events: readonly EmailQueued[]): EmailsQueued {
+  const queued = events.map((e) => ({ id: e.id, messageId: e.messageId!, occurredAt: e.occurredAt, ...e.data }));
+  return {
+    id: derivedId('evt', 'EmailsQueued', ...queued.map((x) => x.id)),
+    type: 'EmailsQueued',
+    version: 1,
+    occurredAt: events.at(-1)!.occurredAt,
+    accountId,
+    data: { queued },
+  };
+}
+
+/** The EmailQueued each message of an EmailsQueued stands for (the batch's account is each one's). */
+export function queuedOf(batch: EmailsQueued): EmailQueued[] {
+  return batch.data.queued.map(({ id, messageId, occurredAt, ...data }) => ({
+    id,
+    type: 'EmailQueued',
+    version: 1,
+    occurredAt,
+    ...(batch.accountId !== undefined ? { accountId: batch.accountId } : {}),
+    messageId,
+    data,
+  }));
+}
 
 /** MAIL (unassigned): no account had room; the ledger row waits until one does. */
 export const EmailWaiting = envelope(
@@ -269,7 +314,7 @@ export const mailEventSchemas = [
 ] as const;
 
 /** MAIL events that carry the facts of many messages. */
-export type MailBatchEvent = EmailsSent;
+export type MailBatchEvent = EmailsSent | EmailsQueued;
 
 /** The subject token of each MAIL event (`mail.<accountId>.<token>`). */
 export const MAIL_SUBJECT_TOKEN: Record<MailEvent['type'], string> = {
@@ -285,7 +330,11 @@ export const MAIL_SUBJECT_TOKEN: Record<MailEvent['type'], string> = {
 };
 
 /** The subject token of each MAIL batch event: the token of the facts it carries. */
-export const MAIL_BATCH_SUBJECT_TOKEN: Record<MailBatchEvent['type'], string> = { EmailsSent: MAIL_SUBJECT_TOKEN.EmailSent };
+export const MAIL_BATCH_SUBJECT_TOKEN: Record<MailBatchEvent['type'], string> = {
+  EmailsSent: MAIL_SUBJECT_TOKEN.EmailSent,
+  EmailsQueued: MAIL_SUBJECT_TOKEN.EmailQueued,
+};
+
 
 /** DISPATCH work item: small; the content is read from the ledger in the claim. */
 export const WorkItem = Type.Object(

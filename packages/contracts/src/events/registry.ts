@@ -5,7 +5,7 @@ import { accountEventSchemas, type AccountEvent } from './account.js';
 import { campaignEventSchemas, type CampaignEvent } from './campaign.js';
 import type { EventBase } from './envelope.js';
 import { feedbackEventSchemas, type FeedbackEvent } from './feedback.js';
-import { EmailRequested, EmailsSent, mailEventSchemas, type MailBatchEvent, type MailEvent } from './mail.js';
+import { EmailRequested, EmailsQueued, EmailsSent, mailEventSchemas, type MailBatchEvent, type MailEvent } from './mail.js';
 import { opsEventSchemas, type OpsEvent } from './ops.js';
 import { sponsorEventSchemas, type SponsorEvent } from './sponsor.js';
 import { trackingEventSchemas, type SuppressionEvent, type TrackingEvent } from './tracking.js';
@@ -20,7 +20,7 @@ interface Registered {
 }
 
 const registry = new Map<string, Registered>();
-for (const schema of [...accountEventSchemas, ...mailEventSchemas, EmailsSent, EmailRequested, ...opsEventSchemas, ...trackingEventSchemas, ...feedbackEventSchemas, ...sponsorEventSchemas, ...campaignEventSchemas]) {
+for (const schema of [...accountEventSchemas, ...mailEventSchemas, EmailsSent, EmailsQueued, EmailRequested, ...opsEventSchemas, ...trackingEventSchemas, ...feedbackEventSchemas, ...sponsorEventSchemas, ...campaignEventSchemas]) {
   const props = (schema as unknown as { properties: { type: { const: string }; version: { const: number } } }).properties;
   registry.set(props.type.const, { schema, version: props.version.const });
 }
