@@ -92,28 +92,25 @@ BEGIN
                      WHEN count(*) FILTER (WHERE r.v = 'allowed') OVER (ORDER BY r.idx ROWS UNBOUNDED PRECEDING) <= v_room THEN 'claimed'
                      ELSE 'deferred' END AS verdict
     FROM r
-  ), claimed AS (
-    UPDATE deliveries d SET state = 'claimed', claim_epoch = p_epoch, claimed_at = p_now, updated_at = now()
-    FROM k WHERE k.verdict = 'claimed' AND d.message_id = k.message AND d.message_id = ANY(v_ids)
-    RETURNING d.message_id
-  ), suppressed AS (
-    UPDATE deliveries d SET state = 'suppressed', outcome_at = p_now, reason = 'suppressed', updated_at = now()
-    FROM k WHERE k.verdict = 'suppressed' AND d.message_id = k.message AND d.message_id = ANY(v_ids)
-    RETURNING d.message_id
-  ), expired AS (
-    UPDATE deliveries d SET state = 'expired', outcome_at = p_now, reason = 'expired', updated_at = now()
-    FROM k WHERE k.verdict = 'expired' AND d.message_id = k.message AND d.message_id = ANY(v_ids)
-    RETURNING d.message_id
-  ), deferred AS (
-    UPDATE deliveries d SET state = 'retry_wait', next_attempt_at = p_defer_until, reason = 'limit_reached', updated_at = now()
-    FROM k WHERE k.verdict = 'deferred' AND d.message_id = k.message AND d.message_id = ANY(v_ids)
-    RETURNING d.message_id
+  ), written AS (
+    -- One write for every verdict that changes the row.
+    UPDATE deliveries d SET
+      state = CASE k.verdict WHEN 'deferred' THEN 'retry_wait' ELSE k.verdict END,
+      claim_epoch = CASE k.verdict WHEN 'claimed' THEN p_epoch ELSE d.claim_epoch END,
+      claimed_at = CASE k.verdict WHEN 'claimed' THEN p_now ELSE d.claimed_at END,
+      outcome_at = CASE WHEN k.verdict IN ('suppressed', 'expired') THEN p_now ELSE d.outcome_at END,
+      reason = CASE k.verdict WHEN 'suppressed' THEN 'suppressed' WHEN 'expired' THEN 'expired'
+                              WHEN 'deferred' THEN 'limit_reached' ELSE d.reason END,
+      next_attempt_at = CASE k.verdict WHEN 'deferred' THEN p_defer_until ELSE d.next_attempt_at END,
+      updated_at = now()
+    FROM k WHERE k.verdict IN ('claimed', 'suppressed', 'expired', 'deferred') AND d.message_id = k.message AND d.message_id = ANY(v_ids)
+    RETURNING d.message_id, k.verdict
   )
   SELECT k.idx, k.message, k.verdict, v_epoch, k.state, k.assignment, k.attempt, k.kind, k.campaign_id, k.recipient,
          k.send_failures, k.expires_at, k.sending_at, k.outcome_at, k.reason, k.reply_code, k.reply, k.header_message_id,
          c.content
-  FROM k LEFT JOIN claimed ON claimed.message_id = k.message
-         LEFT JOIN delivery_contents c ON c.message_id = claimed.message_id AND c.message_id = ANY(v_ids)
+  FROM k LEFT JOIN written ON written.message_id = k.message AND written.verdict = 'claimed'
+         LEFT JOIN delivery_contents c ON c.message_id = written.message_id AND c.message_id = ANY(v_ids)
   ORDER BY k.idx;
 END
 $$;

@@ -163,7 +163,11 @@ export class Dispatcher {
     const per = Math.min(MAX_QUEUED_PER_EVENT, Math.max(1, this.deps.queuedPerEvent ?? 1));
     const within = <T>(a: Assignment, fn: () => Promise<T>) => (msgOf ? withMessageContext(msgOf.get(a.messageId), fn) : fn());
     const byAccount = new Map<string, Assignment[]>();
-    for (const a of as) byAccount.set(a.accountId, [...(byAccount.get(a.accountId) ?? []), a]);
+    for (const a of as) {
+      const list = byAccount.get(a.accountId);
+      if (list) list.push(a);
+      else byAccount.set(a.accountId, [a]);
+    }
     const chunks = [...byAccount.values()].flatMap((list) => Array.from({ length: Math.ceil(list.length / per) }, (_, i) => list.slice(i * per, (i + 1) * per)));
     await Promise.all(
       chunks.map(async (chunk) => {

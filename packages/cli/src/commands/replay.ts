@@ -1,5 +1,5 @@
 import { readLog, type Bus } from '@postbus/bus';
-import { decodeEvent, PostbusError, queuedOf, sentOf, type Namespace, type PostbusEvent } from '@postbus/contracts';
+import { decodeEvent, isMailBatch, PostbusError, singlesOf, type Namespace, type PostbusEvent } from '@postbus/contracts';
 import { ensureProjectionTables, sql, traceBatch, type Database, type Projection, type RebuildProgress, type RunnerLog, type StoredMessage } from '@postbus/db';
 import { allProjections } from '@postbus/projector';
 import type { TextOut } from '../progress.js';
@@ -120,9 +120,9 @@ async function replayStream(
  */
 function selected(event: PostbusEvent, types: ReadonlySet<string> | undefined): PostbusEvent[] {
   if (!types || types.has(event.type)) return [event];
-  if (event.type === 'EmailsSent' && types.has('EmailSent')) return sentOf(event);
-  if (event.type === 'EmailsQueued' && types.has('EmailQueued')) return queuedOf(event);
-  return [];
+  if (!isMailBatch(event)) return [];
+  const singles = singlesOf(event);
+  return types.has(singles[0]!.type) ? singles : [];
 }
 
 function findProjection(deps: ReplayDeps, name: string): Projection {

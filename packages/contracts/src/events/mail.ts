@@ -86,7 +86,7 @@ export type EmailsQueued = Static<typeof EmailsQueued>;
 
 /** One account's EmailQueued events as one EmailsQueued (the inverse of queuedOf). */
 export function emailsQueued(accountId: string, events: readonly EmailQueued[]): EmailsQueued {
-  const queued = events.map((e) => ({ id: e.id, messageId: e.messageId!, occurredAt: e.occurredAt, ...e.data }));
+  const queued = events.map(recordOf);
   return {
     id: derivedId('evt', 'EmailsQueued', ...queued.map((x) => x.id)),
     type: 'EmailsQueued',
@@ -99,15 +99,7 @@ export function emailsQueued(accountId: string, events: readonly EmailQueued[]):
 
 /** The EmailQueued each message of an EmailsQueued stands for (the batch's account is each one's). */
 export function queuedOf(batch: EmailsQueued): EmailQueued[] {
-  return batch.data.queued.map(({ id, messageId, occurredAt, ...data }) => ({
-    id,
-    type: 'EmailQueued',
-    version: 1,
-    occurredAt,
-    ...(batch.accountId !== undefined ? { accountId: batch.accountId } : {}),
-    messageId,
-    data,
-  }));
+  return singleEvents('EmailQueued', batch.accountId, batch.data.queued);
 }
 
 /** MAIL (unassigned): no account had room; the ledger row waits until one does. */
@@ -179,7 +171,7 @@ export function emailsSentEventId(sendIds: readonly string[]): string {
 
 /** One account's EmailSent events as one EmailsSent: each send keeps its id, time and data (the inverse of sentOf). */
 export function emailsSent(accountId: string, sends: readonly EmailSent[]): EmailsSent {
-  const sent = sends.map((e) => ({ id: e.id, messageId: e.messageId!, occurredAt: e.occurredAt, ...e.data }));
+  const sent = sends.map(recordOf);
   return {
     id: emailsSentEventId(sent.map((x) => x.id)),
     type: 'EmailsSent',
@@ -192,12 +184,29 @@ export function emailsSent(accountId: string, sends: readonly EmailSent[]): Emai
 
 /** The EmailSent each send of an EmailsSent stands for (the batch's account is each one's). */
 export function sentOf(batch: EmailsSent): EmailSent[] {
-  return batch.data.sent.map(({ id, messageId, occurredAt, ...data }) => ({
+  return singleEvents('EmailSent', batch.accountId, batch.data.sent);
+}
+
+/** What a single event keeps beside its data inside a batch (EmailsSent, EmailsQueued). */
+interface Recorded {
+  readonly id: string;
+  readonly messageId: string;
+  readonly occurredAt: string;
+}
+
+/** A single event as its record inside a batch: its own id, message and time beside its data. */
+function recordOf<D extends object>(e: { readonly id: string; readonly messageId?: string; readonly occurredAt: string; readonly data: D }): Recorded & D {
+  return { id: e.id, messageId: e.messageId!, occurredAt: e.occurredAt, ...e.data };
+}
+
+/** The single events of `type` a batch's records stand for (the batch's account is each one's). */
+function singleEvents<T extends string, R extends Recorded>(type: T, accountId: string | undefined, records: readonly R[]) {
+  return records.map(({ id, messageId, occurredAt, ...data }) => ({
     id,
-    type: 'EmailSent',
-    version: 1,
+    type,
+    version: 1 as const,
     occurredAt,
-    ...(batch.accountId !== undefined ? { accountId: batch.accountId } : {}),
+    ...(accountId !== undefined ? { accountId } : {}),
     messageId,
     data,
   }));
@@ -335,6 +344,15 @@ export const MAIL_BATCH_SUBJECT_TOKEN: Record<MailBatchEvent['type'], string> = 
   EmailsQueued: MAIL_SUBJECT_TOKEN.EmailQueued,
 };
 
+/** A MAIL event carrying the facts of many messages (EmailsSent, EmailsQueued). */
+export function isMailBatch(e: { readonly type: string }): e is MailBatchEvent {
+  return Object.hasOwn(MAIL_BATCH_SUBJECT_TOKEN, e.type);
+}
+
+/** The single events a MAIL batch stands for, each with its own id: what every reader folds. */
+export function singlesOf(batch: MailBatchEvent): Array<EmailSent | EmailQueued> {
+  return batch.type === 'EmailsSent' ? sentOf(batch) : queuedOf(batch);
+}
 
 /** DISPATCH work item: small; the content is read from the ledger in the claim. */
 export const WorkItem = Type.Object(

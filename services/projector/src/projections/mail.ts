@@ -1,4 +1,4 @@
-import { queuedOf, sentOf, streamName, type EmailsQueued, type EmailsSent, type FeedbackEvent, type Namespace, type PostbusEvent } from '@postbus/contracts';
+import { isMailBatch, singlesOf, streamName, type FeedbackEvent, type MailBatchEvent, type Namespace, type PostbusEvent } from '@postbus/contracts';
 import { sql, type Projection, type StoredMessage, type Transaction } from '@postbus/db';
 import { decodeBatch } from '../adapters/decode.js';
 import { foldQueueRows, STATUS_OF, type QueueEvent, type QueueRow, type QueueStatus } from '../domain/queue-row.js';
@@ -83,16 +83,10 @@ export function mailProjection(ns: Namespace, opts: ProjectionOptions = {}): Pro
     tables: ['email_queue', 'send_logs', 'bounce_list'],
     ddl,
     async apply(tx: Transaction, messages: readonly StoredMessage[]) {
-      const decoded = decodeBatch(
-        ctx,
-        messages,
-        (e): e is QueueEvent | FeedbackEvent | EmailsSent | EmailsQueued => isQueueEvent(e) || isFeedbackEvent(e) || e.type === 'EmailsSent' || e.type === 'EmailsQueued',
-      );
+      const decoded = decodeBatch(ctx, messages, (e): e is QueueEvent | FeedbackEvent | MailBatchEvent => isQueueEvent(e) || isFeedbackEvent(e) || isMailBatch(e));
       await insertFeedback(tx, decoded.filter(isFeedbackEvent));
-      // A batch of sends or of queueings is folded as the single events it stands for, each with its own id.
-      const events = decoded
-        .flatMap((e): PostbusEvent[] => (e.type === 'EmailsSent' ? sentOf(e) : e.type === 'EmailsQueued' ? queuedOf(e) : [e]))
-        .filter(isQueueEvent);
+      // A batch (of sends, of queueings) is folded as the single events it stands for, each with its own id.
+      const events = decoded.flatMap((e): PostbusEvent[] => (isMailBatch(e) ? singlesOf(e) : [e])).filter(isQueueEvent);
       if (events.length === 0) return;
       const fresh = await insertLogs(tx, events.map(sendLogOf));
       const news = events.filter((e) => fresh.delete(e.id));
