@@ -123,6 +123,7 @@ describe('Idempotency-Key', () => {
     const res = await post(payload, { 'idempotency-key': key });
     expect(res.statusCode).toBe(409);
     expect(res.json()).toMatchObject({ code: 'idempotency_in_progress' });
+    expect(res.headers['retry-after']).toBe('1');
   });
 
   it('a refused request does not keep its key', async () => {

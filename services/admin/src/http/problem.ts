@@ -89,6 +89,9 @@ export function problem(status: number, code: string, detail: string, errors?: u
 
 export function sendProblem(reply: FastifyReply, body: ProblemBody): FastifyReply {
   if (body.status === 503) reply.header('retry-after', String(LIMITS.retryAfterSeconds));
+  // The first request under the key is still running (answered in a moment), or died (its key
+  // is taken over once stale): either way the same request, the same key, a second later.
+  if (body.code === 'idempotency_in_progress') reply.header('retry-after', '1');
   if (body.status === 401) reply.header('www-authenticate', 'Bearer realm="postbus"');
   // Sent as a string: a route's response schema must not reshape the problem.
   return reply.code(body.status).type('application/problem+json; charset=utf-8').send(JSON.stringify(body));
