@@ -16,6 +16,8 @@ interface BenchResult {
   readonly cpuUsPerEmailTotal: number;
   readonly cpuUsPerEmail: Record<string, number>;
   readonly postgresCpuUsPerEmailByClient: Record<string, number>;
+  /** Absent from builds before session 10. */
+  readonly switchesPerEmailTotal?: number;
 }
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -47,6 +49,7 @@ function figures(r: BenchResult): Record<string, number> {
   const f: Record<string, number> = { 'emails/s': r.pipelineEmailsPerSec, ratio: r.ratio, 'cpu µs/email': r.cpuUsPerEmailTotal };
   for (const [k, v] of Object.entries(r.cpuUsPerEmail)) f[`  ${k}`] = v;
   for (const [k, v] of Object.entries(r.postgresCpuUsPerEmailByClient)) if (k !== 'postbus' && k !== 'admin') f[`  postgres for ${k}`] = v;
+  if (r.switchesPerEmailTotal !== undefined) f['context switches/email'] = r.switchesPerEmailTotal;
   return f;
 }
 
@@ -70,11 +73,11 @@ try {
   // Each side's range (lowest–highest) beside its mean: a change inside both ranges is drift.
   const range = (xs: number[], digits: number) => `${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)}`;
   console.log(`\n${`figure (mean of ${pairs} runs each)`.padEnd(32)}${'base'.padStart(8)}${'range'.padStart(14)}${'new'.padStart(8)}${'range'.padStart(14)}${'change'.padStart(9)}`);
-  for (const k of Object.keys(results.base[0]!)) {
+  for (const k of new Set([...Object.keys(results.base[0]!), ...Object.keys(results.new[0]!)])) {
     const bs = results.base.map((f) => f[k] ?? 0);
     const ns = results.new.map((f) => f[k] ?? 0);
     const [b, n] = [mean(bs), mean(ns)];
-    const d = k === 'ratio' ? 3 : 0;
+    const d = k === 'ratio' ? 3 : k === 'context switches/email' ? 1 : 0;
     const change = b === 0 ? '' : `${(((n - b) / b) * 100).toFixed(1)} %`;
     console.log(`${k.padEnd(32)}${b.toFixed(d).padStart(8)}${range(bs, d).padStart(14)}${n.toFixed(d).padStart(8)}${range(ns, d).padStart(14)}${change.padStart(9)}`);
   }

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 const TICK = 100; // USER_HZ on Linux
 
@@ -12,6 +12,33 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * Context switches (voluntary and not) of all of a process's threads, from /proc: each one a
+ * wake-up or a preemption. Their count depends on the code, not on the machine; what each
+ * costs depends on the machine (dear on a paravirtualised guest).
+ */
+export function contextSwitches(pid: number): number {
+  let n = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const status = readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8');
+        for (const m of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) n += Number(m[1]);
+      } catch {
+        // the thread ended meanwhile
+      }
+    }
+  } catch {
+    // the process ended
+  }
+  return n;
+}
+
+/** Context switches of a group of processes. */
+export function groupSwitches(pids: readonly number[]): number {
+  return pids.reduce((s, p) => s + contextSwitches(p), 0);
 }
 
 /** Peak resident set size (VmHWM) in MiB. */

@@ -9,7 +9,7 @@ import { DEFAULT_SENDS_PER_EVENT, DEFAULT_SENT_LINGER_MS } from '@postbus/config
 import { bucketSpecs, streamSpecs } from '@postbus/contracts';
 import { addSuppression, connectDatabase, migrate, sql } from '@postbus/db';
 import { AdminClient, Platform, createTestDatabase, sharedNatsUrl, testNamespace, type ServiceName } from '@postbus/testing';
-import { cpuSeconds, groupCpu, peakRssMiB, percentile, pidsOf } from './proc.js';
+import { contextSwitches, cpuSeconds, groupCpu, groupSwitches, peakRssMiB, percentile, pidsOf } from './proc.js';
 import { startBenchSink } from './sink.js';
 
 const TOTAL = Number(process.env.BENCH_EMAILS ?? 20_000);
@@ -18,7 +18,7 @@ const html = (i: number) => `<html><body><h1>Hello {{name}}</h1><p>This is messa
 const text = (i: number) => `Hello {{name}}\n\nThis is message ${i} of the Postbus benchmark.\n${'Lorem ipsum dolor sit amet, consectetur adipiscing elit.\n'.repeat(8)}`;
 const log = (...a: unknown[]) => console.error(...a);
 
-async function baseline(port: number): Promise<{ rate: number; seconds: number; cpuPerEmailUs: number; sinkCpuPerEmailUs: number }> {
+async function baseline(port: number, sinkPid?: number): Promise<{ rate: number; seconds: number; cpuPerEmailUs: number; sinkCpuPerEmailUs: number; switchesPerEmail: number }> {
   // TCP_NODELAY as in Postbus's own SMTP sessions: without it Nagle and delayed ACKs cap
   // each connection near 25 messages a second and the comparison would flatter Postbus.
   const transport = nodemailer.createTransport({
@@ -35,6 +35,8 @@ async function baseline(port: number): Promise<{ rate: number; seconds: number; 
     },
   });
   const cpu0 = process.cpuUsage();
+  const switches = () => contextSwitches(process.pid) + (sinkPid && sinkPid !== process.pid ? contextSwitches(sinkPid) : 0);
+  const switches0 = switches();
   const t0 = performance.now();
   let next = 0;
   const worker = async () => {
@@ -46,8 +48,9 @@ async function baseline(port: number): Promise<{ rate: number; seconds: number; 
   await Promise.all(Array.from({ length: 100 }, worker));
   const seconds = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const switchesPerEmail = (switches() - switches0) / TOTAL;
   transport.close();
-  return { rate: TOTAL / seconds, seconds, cpuPerEmailUs: ((cpu.user + cpu.system) / TOTAL), sinkCpuPerEmailUs: 0 };
+  return { rate: TOTAL / seconds, seconds, cpuPerEmailUs: ((cpu.user + cpu.system) / TOTAL), sinkCpuPerEmailUs: 0, switchesPerEmail };
 }
 
 interface BenchResult {
@@ -68,6 +71,9 @@ interface BenchResult {
   cpuUsPerEmailTotal: number;
   postgresCpuUsPerEmailByClient: Record<string, number>;
   baselineCpuUsPerEmail: { baseline: number; sink: number };
+  switchesPerEmail: Record<string, number>;
+  switchesPerEmailTotal: number;
+  baselineSwitchesPerEmail: number;
   peakRssMiB: Record<string, number>;
   outcomes: unknown;
   stagesSeconds: unknown;
@@ -80,7 +86,7 @@ async function main(): Promise<void> {
 
   log(`baseline: ${TOTAL} emails through a pooled nodemailer transport (${ACCOUNTS} connections), composed by nodemailer ...`);
   const sinkCpu0 = sink.pid ? cpuSeconds(sink.pid) : 0;
-  const base = await baseline(sink.port);
+  const base = await baseline(sink.port, sink.pid);
   base.sinkCpuPerEmailUs = sink.pid && sink.pid !== process.pid ? ((cpuSeconds(sink.pid) - sinkCpu0) * 1e6) / TOTAL : 0;
   log(`baseline: ${base.rate.toFixed(0)} emails/s (${base.seconds.toFixed(1)} s)`);
 
@@ -129,6 +135,7 @@ async function main(): Promise<void> {
     ];
     const pidSets = procs.map((p) => p.pids());
     const cpuBefore = pidSets.map(groupCpu);
+    const switchesBefore = pidSets.map(groupSwitches);
     const sinkBase = sink.pid ? cpuSeconds(sink.pid) : 0;
     const pgBefore = new Map(pidsOf('postgres').map((pid) => [pid, cpuSeconds(pid)]));
 
@@ -172,6 +179,10 @@ async function main(): Promise<void> {
       const before = new Set(pidSets[i]);
       return groupCpu(pidSets[i]!) + groupCpu(p.pids().filter((pid) => !before.has(pid)));
     });
+    const switchesAfter = procs.map((p, i) => {
+      const before = new Set(pidSets[i]);
+      return groupSwitches(pidSets[i]!) + groupSwitches(p.pids().filter((pid) => !before.has(pid)));
+    });
     void sinkBase;
     // Postgres's share per client: each backend's CPU, by the application that holds it.
     const pgByApp: Record<string, number> = {};
@@ -203,6 +214,7 @@ async function main(): Promise<void> {
     const sendSeconds = (tSent - t0) / 1000;
     const pipelineRate = TOTAL / sendSeconds;
     const cpu = Object.fromEntries(procs.map((p, i) => [p.name, Math.round(((cpuAfter[i]! - cpuBefore[i]!) * 1e6) / TOTAL)]));
+    const switches = Object.fromEntries(procs.map((p, i) => [p.name, Number(((switchesAfter[i]! - switchesBefore[i]!) / TOTAL).toFixed(1))]));
     const rss = Object.fromEntries(procs.slice(0, 4).map((p, i) => [p.name, Math.round(peakRssMiB(pidSets[i]![0]!))]));
     rss['nats-server'] = Math.round(pidSets[4]!.reduce((s, p) => s + peakRssMiB(p), 0));
     result = {
@@ -224,6 +236,9 @@ async function main(): Promise<void> {
       cpuUsPerEmailTotal: Object.values(cpu).reduce((a, b) => a + b, 0),
       postgresCpuUsPerEmailByClient: pgByApp,
       baselineCpuUsPerEmail: { baseline: Math.round(base.cpuPerEmailUs), sink: Math.round(base.sinkCpuPerEmailUs) },
+      switchesPerEmail: switches,
+      switchesPerEmailTotal: Number(Object.values(switches).reduce((a, b) => a + b, 0).toFixed(1)),
+      baselineSwitchesPerEmail: Number(base.switchesPerEmail.toFixed(1)),
       peakRssMiB: rss,
       outcomes: states,
       stagesSeconds: stages,
@@ -237,7 +252,7 @@ async function main(): Promise<void> {
     // drifts between runs (±15 % seen here), and the ratio is taken against the mean of both.
     if (result) {
       log('baseline again ...');
-      const again = await baseline(sink.port);
+      const again = await baseline(sink.port, sink.pid);
       log(`baseline: ${again.rate.toFixed(0)} emails/s (${again.seconds.toFixed(1)} s)`);
       result.baselineRuns.push(Math.round(again.rate));
       const mean = (base.rate + again.rate) / 2;
@@ -256,6 +271,7 @@ async function main(): Promise<void> {
   console.log(`request → 250 latency p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms; all projected after ${r.projectedSeconds} s`);
   console.log(`CPU µs per email: ${Object.entries(r.cpuUsPerEmail).map(([k, v]) => `${k} ${v}`).join(', ')} (total ${r.cpuUsPerEmailTotal})`);
   console.log(`postgres CPU µs per email by client: ${Object.entries(r.postgresCpuUsPerEmailByClient).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  console.log(`context switches per email: ${Object.entries(r.switchesPerEmail).map(([k, v]) => `${k} ${v}`).join(', ')} (total ${r.switchesPerEmailTotal}; the baseline and its sink ${r.baselineSwitchesPerEmail})`);
   console.log(`peak RSS MiB: ${Object.entries(r.peakRssMiB).map(([k, v]) => `${k} ${v}`).join(', ')}`);
   console.log(`RESULT ${JSON.stringify(r)}`);
 }
