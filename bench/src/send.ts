@@ -205,9 +205,14 @@ async function main(): Promise<void> {
     if (process.env.BENCH_PGSS) { await db.query(sql`CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); const top = await db.query(sql`SELECT calls, round(total_exec_time::numeric, 0) AS ms, round((total_exec_time / calls)::numeric, 3) AS per_call, left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 110) AS q FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 14`); console.error(top.map((r) => `${r.ms} ms ${r.calls} calls ${r.per_call}: ${r.q}`).join('\n')); }
     const [gaps] = await db.query(sql`WITH s AS (
         SELECT account_id, claimed_at, sending_at, lag(sending_at) OVER (PARTITION BY account_id ORDER BY sending_at) AS prev,
-               lag(claimed_at) OVER (PARTITION BY account_id ORDER BY sending_at) AS prev_claim FROM deliveries WHERE state = 'sent')
+               lag(claimed_at) OVER (PARTITION BY account_id ORDER BY sending_at) AS prev_claim,
+               lag(outcome_at) OVER (PARTITION BY account_id ORDER BY sending_at) AS prev_outcome FROM deliveries WHERE state = 'sent')
       SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sending_at - prev) * 1000) FILTER (WHERE claimed_at = prev_claim) AS within_batch_p50_ms,
              percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sending_at - prev) * 1000) FILTER (WHERE claimed_at <> prev_claim) AS across_batches_p50_ms,
+             -- The gap between batches in two: from the last reply of one to the next claim's
+             -- start (recording that outcome, the next batch's delivery), then to the first mark.
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM claimed_at - prev_outcome) * 1000) FILTER (WHERE claimed_at <> prev_claim) AS reply_to_claim_p50_ms,
+             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM sending_at - claimed_at) * 1000) FILTER (WHERE claimed_at <> prev_claim) AS claim_to_mark_p50_ms,
              count(*) FILTER (WHERE claimed_at <> prev_claim)::int AS batches
       FROM s`);
     const [states] = await db.query(sql`SELECT count(*) FILTER (WHERE state = 'sent')::int AS sent, count(*) FILTER (WHERE state <> 'sent')::int AS other FROM deliveries`);
