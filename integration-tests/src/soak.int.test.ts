@@ -62,7 +62,9 @@ describe('processes killed at random, again and again', () => {
         const retryable = !res || res.status >= 500 || (res.status === 409 && res.body?.code === 'idempotency_in_progress');
         if (!retryable) throw new Error(`chunk ${chunk}: ${res.status} ${JSON.stringify(res.body)}`);
         retries++;
-        await sleep(200);
+        // As the API asks: after its Retry-After, if it gave one.
+        const after = Number(res?.headers.get('retry-after'));
+        await sleep(Number.isFinite(after) && after > 0 ? after * 1000 : 200);
       }
     };
     const posting = (async () => {
