@@ -175,14 +175,13 @@ async function main(): Promise<void> {
     }
     const tProjected = performance.now();
     // Processes that started during the run (pool connections open lazily) count in full.
-    const cpuAfter = procs.map((p, i) => {
-      const before = new Set(pidSets[i]);
-      return groupCpu(pidSets[i]!) + groupCpu(p.pids().filter((pid) => !before.has(pid)));
-    });
-    const switchesAfter = procs.map((p, i) => {
-      const before = new Set(pidSets[i]);
-      return groupSwitches(pidSets[i]!) + groupSwitches(p.pids().filter((pid) => !before.has(pid)));
-    });
+    const afterRun = (group: (pids: readonly number[]) => number) =>
+      procs.map((p, i) => {
+        const before = new Set(pidSets[i]);
+        return group(pidSets[i]!) + group(p.pids().filter((pid) => !before.has(pid)));
+      });
+    const cpuAfter = afterRun(groupCpu);
+    const switchesAfter = afterRun(groupSwitches);
     void sinkBase;
     // Postgres's share per client: each backend's CPU, by the application that holds it.
     const pgByApp: Record<string, number> = {};
